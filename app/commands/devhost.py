@@ -1,0 +1,2 @@
+"""(placeholder: to be built)"""
+commands = []

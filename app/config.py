@@ -1,0 +1,181 @@
+"""Configuration read from the environment and validated when the app starts."""
+from __future__ import annotations
+
+import fnmatch
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .crypto import KeyRing, KeyRingError, generate_key
+
+
+class ConfigError(ValueError):
+    """A configuration variable has an unusable value; the message names it."""
+
+    def __init__(self, variable: str, problem: str):
+        self.variable = variable
+        super().__init__(f"{variable}: {problem}")
+
+
+DEFAULT_ALLOWED_HOSTS = "*.atlassian.net,*.jira.com,*.jira-dev.com"
+LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+
+@dataclass(frozen=True)
+class Config:
+    app_base_url: str = "http://localhost:8000"
+    app_key: str = "xray-backup"
+    app_env: str = "development"
+    database_url: str = ""
+    encryption_keys: str = ""
+    connect_install_keys_url: str = "https://connect-install-keys.atlassian.com"
+    connect_allowed_hosts: tuple[str, ...] = tuple(DEFAULT_ALLOWED_HOSTS.split(","))
+    xray_api_url: str = "https://xray.cloud.getxray.app"
+    backup_storage_url: str = ""
+    s3_endpoint_url: str | None = None
+    scheduler_enabled: bool = True
+    backup_lease_seconds: int = 120
+    uninstall_grace_days: int = 30
+    xray_rate_limit: int = 300
+    instance_path: str = "instance"
+    keyring: KeyRing | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def base_url_is_https(self) -> bool:
+        return self.app_base_url.startswith("https://")
+
+    def with_overrides(self, **overrides) -> "Config":
+        return replace(self, **overrides)
+
+
+def _bool(variable: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(variable, f"expected true or false, got {raw!r}")
+
+
+def _positive_int(variable: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(variable, f"expected a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(variable, f"must be positive, got {value}")
+    return value
+
+
+def _http_url(variable: str, raw: str) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigError(variable, f"expected an http(s) URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def host_allowed(host: str, scheme: str, globs: tuple[str, ...]) -> bool:
+    """Tell whether a tenant host may install: it matches a glob, and http only on loopback."""
+    host = (host or "").lower()
+    if not host:
+        return False
+    if host in LOOPBACK_HOSTS:
+        return any(fnmatch.fnmatchcase(host, g) for g in globs)
+    if scheme != "https":
+        return False
+    return any(fnmatch.fnmatchcase(host, g) for g in globs)
+
+
+def load_config(environ: dict[str, str] | None = None, instance_path: str = "instance") -> Config:
+    """Build and validate the configuration; raise ConfigError naming the first bad variable."""
+    env = dict(os.environ if environ is None else environ)
+    get = lambda name: (env.get(name) or "").strip()  # noqa: E731 - empty means unset
+
+    app_env = get("APP_ENV") or "development"
+    if app_env not in {"development", "production"}:
+        raise ConfigError("APP_ENV", f"expected development or production, got {app_env!r}")
+
+    base_url = _http_url("APP_BASE_URL", get("APP_BASE_URL") or "http://localhost:8000")
+    if len(base_url) > 200:
+        raise ConfigError("APP_BASE_URL", "longer than the 200 characters Connect allows")
+    if app_env == "production" and not base_url.startswith("https://"):
+        raise ConfigError("APP_BASE_URL", "production requires an https:// base URL")
+
+    app_key = get("APP_KEY") or "xray-backup"
+    if len(app_key) > 64 or not all(c.isalnum() or c in "-._" for c in app_key):
+        raise ConfigError("APP_KEY", "only letters, digits, '-', '.' and '_', at most 64 characters")
+
+    database_url = get("DATABASE_URL") or f"sqlite:///{Path(instance_path, 'app.db').absolute()}"
+    if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
+        raise ConfigError("DATABASE_URL", "only sqlite:// and postgresql+psycopg:// URLs are supported")
+
+    raw_keys = get("ENCRYPTION_KEYS")
+    if not raw_keys:
+        if app_env == "production":
+            raise ConfigError("ENCRYPTION_KEYS", "required in production")
+        raw_keys = _development_keys(instance_path)
+    try:
+        keyring = KeyRing.parse(raw_keys)
+    except KeyRingError as exc:
+        raise ConfigError("ENCRYPTION_KEYS", str(exc)) from None
+
+    hosts_raw = get("CONNECT_ALLOWED_HOSTS") or DEFAULT_ALLOWED_HOSTS
+    hosts = tuple(h.strip().lower() for h in hosts_raw.split(",") if h.strip())
+    if not hosts:
+        raise ConfigError("CONNECT_ALLOWED_HOSTS", "needs at least one host glob")
+
+    storage_url = get("BACKUP_STORAGE_URL") or Path(instance_path, "backups").absolute().as_uri()
+    storage_scheme = urlsplit(storage_url).scheme
+    if storage_scheme not in {"file", "s3"}:
+        raise ConfigError("BACKUP_STORAGE_URL", f"expected file:///path or s3://bucket/prefix, got {storage_url!r}")
+    if storage_scheme == "s3" and not urlsplit(storage_url).netloc:
+        raise ConfigError("BACKUP_STORAGE_URL", "an s3:// URL needs a bucket name")
+    s3_endpoint = get("S3_ENDPOINT_URL") or None
+    if s3_endpoint:
+        s3_endpoint = _http_url("S3_ENDPOINT_URL", s3_endpoint)
+
+    return Config(
+        app_base_url=base_url,
+        app_key=app_key,
+        app_env=app_env,
+        database_url=database_url,
+        encryption_keys=raw_keys,
+        connect_install_keys_url=_http_url(
+            "CONNECT_INSTALL_KEYS_URL",
+            get("CONNECT_INSTALL_KEYS_URL") or "https://connect-install-keys.atlassian.com",
+        ),
+        connect_allowed_hosts=hosts,
+        xray_api_url=_http_url("XRAY_API_URL", get("XRAY_API_URL") or "https://xray.cloud.getxray.app"),
+        backup_storage_url=storage_url,
+        s3_endpoint_url=s3_endpoint,
+        scheduler_enabled=_bool("SCHEDULER_ENABLED", get("SCHEDULER_ENABLED") or "true"),
+        backup_lease_seconds=_positive_int("BACKUP_LEASE_SECONDS", get("BACKUP_LEASE_SECONDS") or "120"),
+        uninstall_grace_days=_positive_int("UNINSTALL_GRACE_DAYS", get("UNINSTALL_GRACE_DAYS") or "30"),
+        xray_rate_limit=_positive_int("XRAY_RATE_LIMIT", get("XRAY_RATE_LIMIT") or "300"),
+        instance_path=instance_path,
+        keyring=keyring,
+    )
+
+
+def _development_keys(instance_path: str) -> str:
+    """Generate a key once into the instance folder so development restarts can still decrypt."""
+    import logging
+
+    path = Path(instance_path, "encryption.key")
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = f"dev{secrets.randbelow(10**6):06d}:{generate_key()}"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value + "\n")
+    logging.getLogger(__name__).warning(
+        "ENCRYPTION_KEYS is not set: generated a development key into %s (set ENCRYPTION_KEYS in production)", path
+    )
+    return value

@@ -1,0 +1,39 @@
+"""Keep tokens out of log lines: redact jwt= query values and JWT-shaped strings wherever they appear."""
+from __future__ import annotations
+
+import logging
+import re
+
+_PATTERNS = [
+    (re.compile(r"(jwt=)[^&\s\"']+", re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"((?:JWT|Bearer)\s+)[A-Za-z0-9_\-\.=]+", re.IGNORECASE), r"\1[redacted]"),
+    (re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), "[redacted-jwt]"),
+]
+
+
+def redact(text: str) -> str:
+    """Remove tokens from a string bound for a log."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        return True
+
+
+_installed = False
+
+
+def install_redaction() -> None:
+    """Attach the filter to every root handler (werkzeug's access log included)."""
+    global _installed
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+    _installed = True

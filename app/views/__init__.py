@@ -1,0 +1,9 @@
+"""HTTP entrypoints, one blueprint per area."""
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from . import backups, backups_page, credentials, descriptor, downloads, health, lifecycle
+
+    for module in (descriptor, lifecycle, health, credentials, backups, backups_page, downloads):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,128 @@
+"""Shared fixtures: apps on SQLite and PostgreSQL, real keys, and a clean database per test."""
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from app import create_app
+from app.config import load_config
+from app.crypto import generate_key
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def shared_file(*parts: str) -> Path:
+    """A file from ../shared, or skip the test saying why when the folder is absent."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent: the shared reference folder is not beside this checkout")
+    return path
+
+
+@pytest.fixture(scope="session")
+def encryption_keys() -> str:
+    return f"k1:{generate_key()}"
+
+
+@pytest.fixture(scope="session")
+def pg_database_url():
+    """A fresh PostgreSQL database for this test session (dropped afterwards); skip if none is reachable."""
+    psycopg = pytest.importorskip("psycopg")
+    name = f"xb_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    yield url
+    from sqlalchemy import create_engine  # noqa: F401 - engines are disposed by the apps
+
+    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
+@pytest.fixture
+def make_config(tmp_path, encryption_keys):
+    """Build a validated Config for a test, with any environment variable overridden."""
+
+    def _make(**env: str):
+        instance = tmp_path / "instance"
+        instance.mkdir(exist_ok=True)
+        environ = {
+            "APP_BASE_URL": "https://xray-backup.example.test",
+            "ENCRYPTION_KEYS": encryption_keys,
+            "SCHEDULER_ENABLED": "false",
+            "CONNECT_ALLOWED_HOSTS": "*.atlassian.net,127.0.0.1,localhost",
+            "DATABASE_URL": f"sqlite:///{instance / 'app.db'}",
+        }
+        environ.update(env)
+        return load_config(environ, instance_path=str(instance))
+
+    return _make
+
+
+def _prepare_database(app) -> None:
+    """Migrate a new database; empty every table of one already migrated."""
+    from flask_migrate import upgrade
+    from sqlalchemy import inspect
+
+    from app.extensions import db
+
+    with app.app_context():
+        if "alembic_version" not in inspect(db.engine).get_table_names():
+            upgrade()
+        else:
+            with db.engine.begin() as conn:
+                for table in reversed(db.metadata.sorted_tables):
+                    conn.execute(table.delete())
+
+
+@pytest.fixture
+def make_app(make_config):
+    """Create an app on a migrated, empty database (SQLite by default)."""
+    created = []
+
+    def _make(**env: str):
+        app = create_app(make_config(**env))
+        app.testing = True
+        _prepare_database(app)
+        created.append(app)
+        return app
+
+    yield _make
+    from app.extensions import db
+
+    for app in created:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_app(request, make_app):
+    """The app on each supported database: tests using it run against SQLite and PostgreSQL."""
+    if request.param == "postgresql":
+        return make_app(DATABASE_URL=request.getfixturevalue("pg_database_url"))
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
