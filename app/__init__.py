@@ -21,7 +21,8 @@ def create_app(config: Config | None = None, environ: dict[str, str] | None = No
     )
     if config is None:
         config = load_config(environ, instance_path=app.instance_path)
-    Path(config.instance_path).mkdir(parents=True, exist_ok=True)
+    app.instance_path = str(Path(config.instance_path).absolute())
+    Path(app.instance_path).mkdir(parents=True, exist_ok=True)
     app.extensions["xray_backup_config"] = config
     app.config.update(
         SQLALCHEMY_DATABASE_URI=config.database_url,

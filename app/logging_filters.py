@@ -27,13 +27,8 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-_installed = False
-
-
 def install_redaction() -> None:
     """Attach the filter to every root handler (werkzeug's access log included)."""
-    global _installed
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
             handler.addFilter(RedactingFilter())
-    _installed = True
