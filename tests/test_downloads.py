@@ -1,0 +1,173 @@
+"""Single-use snapshot download links: issue, consume once, expire, and stream the decrypted zip."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import threading
+import zipfile
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from app.backups.downloads import LINK_TTL, LinkGone, consume_link, hash_token, issue_link, snapshot_filename
+from app.errors import Conflict, NotFound
+from app.extensions import db
+from app.models import BackupRun, DownloadLink, Tenant
+from app.secrets import seal
+
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
+
+
+def make_tenant(client_key="tenant-a", base_url="https://acme.atlassian.net") -> Tenant:
+    tenant = Tenant(
+        client_key=client_key,
+        shared_secret_enc=seal(client_key, "connect_shared_secret", "s" * 32),
+        base_url=base_url,
+        installed_at=NOW,
+        updated_at=NOW,
+    )
+    db.session.add(tenant)
+    db.session.commit()
+    return tenant
+
+
+def make_run(tenant, status="succeeded", snapshot_key="tenants/x/run", **extra) -> BackupRun:
+    run = BackupRun(
+        tenant_id=tenant.id,
+        status=status,
+        trigger="manual",
+        queued_at=NOW - timedelta(minutes=5),
+        started_at=NOW - timedelta(minutes=4),
+        finished_at=NOW - timedelta(minutes=1) if status not in ("queued", "running") else None,
+        snapshot_key=snapshot_key if status == "succeeded" else None,
+        **extra,
+    )
+    db.session.add(run)
+    db.session.commit()
+    return run
+
+
+# --- the service ---------------------------------------------------------------------------------
+
+
+def test_a_link_stores_only_the_hash_of_a_256_bit_token(db_app):
+    with db_app.app_context():
+        tenant = make_tenant()
+        run = make_run(tenant)
+        link = issue_link(tenant, run.id, now=NOW)
+        assert len(link.token) >= 43  # 32 random bytes, base64url
+        assert link.expires_at == NOW + LINK_TTL
+        rows = db.session.execute(db.select(DownloadLink)).scalars().all()
+        assert [r.token_hash for r in rows] == [hashlib.sha256(link.token.encode()).hexdigest()]
+        assert link.token not in json.dumps([r.token_hash for r in rows])
+        assert issue_link(tenant, run.id, now=NOW).token != link.token
+
+
+def test_a_link_works_once(db_app):
+    with db_app.app_context():
+        tenant = make_tenant()
+        run = make_run(tenant)
+        link = issue_link(tenant, run.id, now=NOW)
+        download = consume_link(link.token, now=NOW + timedelta(seconds=5))
+        assert download.run.id == run.id
+        with pytest.raises(LinkGone, match="already used"):
+            consume_link(link.token, now=NOW + timedelta(seconds=6))
+
+
+def test_a_link_expires_after_a_minute(db_app):
+    with db_app.app_context():
+        tenant = make_tenant()
+        run = make_run(tenant)
+        link = issue_link(tenant, run.id, now=NOW)
+        with pytest.raises(LinkGone, match="expired"):
+            consume_link(link.token, now=NOW + LINK_TTL)
+        assert db.session.get(DownloadLink, hash_token(link.token)).used_at is None
+
+
+def test_unknown_and_malformed_tokens_are_not_found(db_app):
+    with db_app.app_context():
+        for token in ("A" * 43, "short", "../../etc/passwd", "x" * 500, ""):
+            with pytest.raises(NotFound):
+                consume_link(token, now=NOW)
+
+
+@pytest.mark.parametrize("status", ["queued", "running", "failed", "skipped", "cancelled"])
+def test_only_succeeded_runs_get_links(app, status):
+    with app.app_context():
+        tenant = make_tenant()
+        run = make_run(tenant, status=status)
+        with pytest.raises(Conflict):
+            issue_link(tenant, run.id, now=NOW)
+
+
+def test_a_snapshot_removed_by_retention_gets_no_link(app):
+    with app.app_context():
+        tenant = make_tenant()
+        run = make_run(tenant, deleted_at=NOW)
+        with pytest.raises(Conflict, match="no longer stored"):
+            issue_link(tenant, run.id, now=NOW)
+
+
+def test_another_tenants_run_is_not_found(app):
+    with app.app_context():
+        mine, theirs = make_tenant("a"), make_tenant("b", "https://other.atlassian.net")
+        run = make_run(theirs)
+        for run_id in (run.id, "nope", "x" * 40):
+            with pytest.raises(NotFound):
+                issue_link(mine, run_id, now=NOW)
+
+
+def test_a_link_to_a_snapshot_deleted_meanwhile_is_gone(app):
+    with app.app_context():
+        tenant = make_tenant()
+        run = make_run(tenant)
+        link = issue_link(tenant, run.id, now=NOW)
+        run.deleted_at = NOW
+        db.session.commit()
+        with pytest.raises(LinkGone, match="no longer available"):
+            consume_link(link.token, now=NOW)
+
+
+def test_concurrent_uses_of_one_link_yield_one_download(db_app):
+    with db_app.app_context():
+        tenant = make_tenant()
+        link = issue_link(tenant, make_run(tenant).id, now=NOW)
+    outcomes, barrier = [], threading.Barrier(6)
+
+    def use():
+        with db_app.app_context():
+            barrier.wait()
+            try:
+                consume_link(link.token, now=NOW + timedelta(seconds=1))
+                outcomes.append("download")
+            except LinkGone:
+                outcomes.append("gone")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=use) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["download"] + ["gone"] * 5
+
+
+def test_old_spent_links_are_cleaned_up_when_new_ones_are_issued(app):
+    with app.app_context():
+        tenant = make_tenant()
+        run = make_run(tenant)
+        issue_link(tenant, run.id, now=NOW - timedelta(days=3))
+        issue_link(tenant, run.id, now=NOW)
+        assert db.session.execute(db.select(db.func.count()).select_from(DownloadLink)).scalar() == 1
+
+
+def test_the_file_name_names_the_site_and_date(app):
+    with app.app_context():
+        tenant = make_tenant()
+        run = make_run(tenant)
+        assert snapshot_filename(tenant, run) == "xray-backup-acme-2026-11-28-0556.zip"
+        tenant.base_url = 'http://127.0.0.1:8001/"evil'
+        assert snapshot_filename(tenant, run) == "xray-backup-127-0-0-1-2026-11-28-0556.zip"
