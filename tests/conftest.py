@@ -126,3 +126,31 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+# ---------------------------------------------------------------- Connect (shared by every area)
+
+
+@pytest.fixture
+def fake_jira():
+    """A running fake Jira site (`sim.jira.FakeJira`): `.url`, `.admins`, `.projects`, `.requests`."""
+    from sim.jira import FakeJira
+
+    with FakeJira() as jira:
+        yield jira
+
+
+@pytest.fixture
+def tenant(app, fake_jira):
+    """A tenant installed in the `app` database whose baseUrl is the fake Jira; admin is "admin-account"."""
+    from connect_helpers import install_tenant
+
+    return install_tenant(app, fake_jira)
+
+
+@pytest.fixture
+def api(app, tenant):
+    """A test client whose get/put/post/delete carry a valid context token for the admin."""
+    from connect_helpers import ApiClient
+
+    return ApiClient(app.test_client(), tenant)

@@ -1,11 +1,125 @@
-"""(placeholder) Flask adapters over the JWT core: every route is authenticated unless marked public."""
-from flask import Flask
+"""Flask adapters over the JWT core: every route is authenticated unless marked public.
+
+Paths under /api/ take a context token (`Authorization: JWT …`, qsh `context-qsh`); every other
+non-public path is a page and takes `?jwt=` with a computed qsh. Then the Jira admin check.
+"""
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import Flask, current_app, g, request
+
+from ..crypto import DecryptionError
+from ..errors import Forbidden, ServiceUnavailable, Unauthorized
+from ..models import utcnow
+from .jira import JiraError, is_jira_admin
+from .jwt import AmbiguousToken, JwtError, MalformedToken, MissingToken, CONTEXT_QSH, qsh, verify_hs256
+
+logger = logging.getLogger(__name__)
 
 
 def public(view):
+    """Mark a view as reachable without a Connect token."""
     view._public = True
     return view
 
 
+def is_public(view) -> bool:
+    return bool(getattr(view, "_public", False))
+
+
 def init_auth(app: Flask) -> None:
+    """Register the one before_request hook that authenticates every non-public endpoint."""
+    app.before_request(_authenticate)
+
+
+def _config():
+    from .. import app_config
+
+    return app_config()
+
+
+def request_qsh(method: str | None = None) -> str:
+    """The qsh of the current request, relative to the path of APP_BASE_URL."""
+    base_path = urlsplit(_config().app_base_url).path
+    query = request.query_string.decode("utf-8", "replace")
+    return qsh(method or request.method, request.path, query, base_path)
+
+
+def _header_token() -> str | None:
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.upper() != "JWT" or not token.strip():
+        raise MalformedToken("The Authorization header must be 'JWT <token>'.")
+    return token.strip()
+
+
+def extract_token(*, from_header: bool, from_query: bool) -> str:
+    """The token of the current request from the one place the route accepts; both places → reject."""
+    header_token = _header_token()
+    query_token = request.args.get("jwt")
+    if header_token is not None and query_token is not None:
+        raise AmbiguousToken()
+    if from_header and header_token:
+        return header_token
+    if from_query and query_token:
+        return query_token
+    if header_token or query_token:
+        where = "the Authorization header" if from_header else "the jwt query parameter"
+        raise MissingToken(f"This route takes its JWT in {where}.")
+    raise MissingToken()
+
+
+def verify_current_request(*, context: bool):
+    """Verify the current request's HS256 token; return (tenant, verified token) or raise JwtError."""
+    from ..tenants import find_tenant, shared_secret
+
+    found = {}
+
+    def secret_for(client_key: str) -> str | None:
+        tenant = find_tenant(client_key)
+        if tenant is None:
+            return None
+        try:
+            secret = shared_secret(tenant)
+        except DecryptionError:
+            logger.error("tenant %s: the stored shared secret cannot be decrypted with ENCRYPTION_KEYS", client_key)
+            return None
+        found["tenant"] = tenant
+        return secret
+
+    token = extract_token(from_header=context, from_query=not context)
+    expected = CONTEXT_QSH if context else request_qsh()
+    verified = verify_hs256(token, secret_for, expected_qsh=expected, now=utcnow())
+    return found["tenant"], verified
+
+
+def _authenticate():
+    endpoint = request.endpoint
+    if endpoint is None or endpoint == "static":
+        return None  # unrouted: Flask answers 404/405 without touching data
+    view = current_app.view_functions.get(endpoint)
+    if view is None or is_public(view):
+        return None
+    context = request.path.startswith("/api/")
+    try:
+        tenant, verified = verify_current_request(context=context)
+    except JwtError as exc:
+        raise Unauthorized(exc.detail) from None
+    account_id = verified.account_id
+    if account_id is None:
+        raise Forbidden("This page needs a signed-in Jira administrator.")
+    try:
+        admin = is_jira_admin(tenant, account_id)
+    except JiraError as exc:
+        logger.warning("admin check for tenant %s failed: %s", tenant.client_key, exc)
+        raise ServiceUnavailable("Jira could not confirm your permissions right now; try again shortly.") from None
+    if not admin:
+        raise Forbidden()
+    g.tenant = tenant
+    g.account_id = account_id
+    g.claims = verified.claims
     return None

@@ -1,0 +1,84 @@
+"""Public keys for signed installs: fetched by validated kid with a short timeout, cached per kid."""
+from __future__ import annotations
+
+import logging
+import re
+import threading
+
+import requests
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+from .jwt import InvalidKeyId, KeyUnavailable
+
+logger = logging.getLogger(__name__)
+
+# Letters, digits, '-', '_' and '/' separated segments: no '..', no '%', no '?', '#', ':' or '@'.
+_KID = re.compile(r"^[A-Za-z0-9_\-]+(?:/[A-Za-z0-9_\-]+)*$")
+KID_MAX_LENGTH = 128
+FETCH_TIMEOUT = (2.0, 3.0)  # connect, read: at most 5 s in all
+MAX_KEY_BYTES = 16 * 1024
+
+_cache: dict[tuple[str, str], str] = {}
+_cache_lock = threading.Lock()
+
+
+def validate_kid(kid: object) -> str:
+    """Return the kid if it is safe to put in a URL, else raise InvalidKeyId."""
+    if not isinstance(kid, str) or not kid or len(kid) > KID_MAX_LENGTH or not _KID.match(kid):
+        raise InvalidKeyId()
+    return kid
+
+
+class InstallKeyFetcher:
+    """Callable kid → PEM for `verify_install`; keys never change for a kid, so they are cached."""
+
+    def __init__(self, keys_url: str, *, timeout: tuple[float, float] = FETCH_TIMEOUT,
+                 session: requests.Session | None = None):
+        self.keys_url = keys_url.rstrip("/")
+        self.timeout = timeout
+        self._session = session or requests
+
+    def __call__(self, kid: str) -> str:
+        kid = validate_kid(kid)
+        cache_key = (self.keys_url, kid)
+        with _cache_lock:
+            cached = _cache.get(cache_key)
+        if cached is not None:
+            return cached
+        pem = self._fetch(kid)
+        with _cache_lock:
+            _cache[cache_key] = pem
+        return pem
+
+    def _fetch(self, kid: str) -> str:
+        url = f"{self.keys_url}/{kid}"
+        try:
+            response = self._session.get(url, timeout=self.timeout, stream=True, allow_redirects=False)
+            try:
+                if response.status_code != 200:
+                    logger.warning("install key %s: key server answered HTTP %s", kid, response.status_code)
+                    raise KeyUnavailable()
+                body = response.raw.read(MAX_KEY_BYTES + 1, decode_content=True)
+            finally:
+                response.close()
+        except requests.RequestException as exc:
+            logger.warning("install key %s: key server unreachable (%s)", kid, type(exc).__name__)
+            raise KeyUnavailable() from None
+        except OSError as exc:  # read timeouts surface from the raw stream
+            logger.warning("install key %s: reading the key failed (%s)", kid, type(exc).__name__)
+            raise KeyUnavailable() from None
+        if len(body) > MAX_KEY_BYTES:
+            raise KeyUnavailable("The public key for this JWT is implausibly large.")
+        try:
+            key = load_pem_public_key(body)
+        except (ValueError, TypeError):
+            raise KeyUnavailable("The key server did not return a PEM public key.") from None
+        if not isinstance(key, RSAPublicKey):
+            raise KeyUnavailable("The key server did not return an RSA public key.")
+        return body.decode("ascii")
+
+
+def clear_cache() -> None:
+    with _cache_lock:
+        _cache.clear()

@@ -1,0 +1,189 @@
+"""Calling Jira as the app: HS256 with the tenant's shared secret, iss = APP_KEY, qsh of the exact request."""
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from typing import Callable, Iterator
+from urllib.parse import quote, urlencode, urlsplit
+
+import requests
+
+from .jwt import encode_for_jira
+
+logger = logging.getLogger(__name__)
+
+ADMIN_CACHE_SECONDS = 300
+ADMIN_CACHE_NEGATIVE_SECONDS = 60
+ADMIN_CACHE_MAX_ENTRIES = 10_000
+
+
+class JiraError(Exception):
+    """Jira answered with an error (the message names the status, never the token)."""
+
+    def __init__(self, method: str, path: str, status: int | None, problem: str = ""):
+        self.status = status
+        where = f"{method} {path}"
+        super().__init__(f"Jira {where} failed: {problem or f'HTTP {status}'}")
+
+
+class JiraUnavailable(JiraError):
+    """Jira could not be reached or kept failing after the retry budget."""
+
+
+def _retry_after(response: requests.Response, default: float) -> float:
+    value = response.headers.get("Retry-After", "")
+    try:
+        return max(0.0, min(float(value), 30.0))
+    except ValueError:
+        return default
+
+
+class JiraClient:
+    """One tenant's Jira REST API, called as the app."""
+
+    def __init__(
+        self,
+        tenant_like,
+        *,
+        shared_secret: str | None = None,
+        app_key: str | None = None,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = (5, 20),
+        max_attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ):
+        if shared_secret is None:
+            from ..tenants import shared_secret as tenant_secret
+
+            shared_secret = tenant_secret(tenant_like)
+        if app_key is None:
+            from .. import app_config
+
+            app_key = app_config().app_key
+        self.base_url = tenant_like.base_url.rstrip("/")
+        self._secret = shared_secret
+        self._app_key = app_key
+        self._session = session or requests.Session()
+        self._timeout = timeout
+        self._max_attempts = max(1, max_attempts)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:  # never show the secret
+        return f"JiraClient({self.base_url!r})"
+
+    def url_for(self, path: str, params: dict | list | None = None) -> str:
+        """The absolute URL for an API path (relative to the tenant base URL) with an encoded query."""
+        url = self.base_url + "/" + path.lstrip("/")
+        if params:
+            url += "?" + urlencode(params, doseq=True, quote_via=quote)
+        return url
+
+    def request(self, method: str, path: str, *, params=None, json=None) -> requests.Response:
+        """Send one request with bounded retries on 429 (honouring Retry-After), 5xx and network errors."""
+        method = method.upper()
+        url = self.url_for(path, params)
+        delay = 0.5
+        for attempt in range(1, self._max_attempts + 1):
+            token = encode_for_jira(method, url, app_key=self._app_key, shared_secret=self._secret, base_url=self.base_url)
+            headers = {"Authorization": f"JWT {token}", "Accept": "application/json"}
+            try:
+                response = self._session.request(method, url, headers=headers, json=json, timeout=self._timeout)
+            except requests.RequestException as exc:
+                if attempt == self._max_attempts:
+                    raise JiraUnavailable(method, urlsplit(url).path, None, type(exc).__name__) from None
+                self._sleep(delay * (1 + self._rng.random()))
+                delay *= 2
+                continue
+            if response.status_code == 429 or response.status_code >= 500:
+                if attempt == self._max_attempts:
+                    raise JiraUnavailable(method, urlsplit(url).path, response.status_code)
+                wait = _retry_after(response, delay) if response.status_code == 429 else delay
+                self._sleep(wait * (1 + 0.1 * self._rng.random()))
+                delay *= 2
+                continue
+            if response.status_code >= 400:
+                raise JiraError(method, urlsplit(url).path, response.status_code)
+            return response
+        raise AssertionError("unreachable")
+
+    def get_json(self, path: str, params=None):
+        return self.request("GET", path, params=params).json()
+
+    def post_json(self, path: str, body: dict):
+        return self.request("POST", path, json=body).json()
+
+    def has_global_permission(self, account_id: str, permission: str = "ADMINISTER") -> bool:
+        """Ask Jira whether the account holds a global permission."""
+        answer = self.post_json(
+            "/rest/api/3/permissions/check", {"accountId": account_id, "globalPermissions": [permission]}
+        )
+        return permission in (answer.get("globalPermissions") or [])
+
+    def iter_projects(self, page_size: int = 50) -> Iterator[dict]:
+        """Every project visible to the app, as {"id", "key", "name"}, following the pages."""
+        start = 0
+        while True:
+            page = self.get_json("/rest/api/3/project/search", {"startAt": start, "maxResults": page_size})
+            values = page.get("values") or []
+            for project in values:
+                yield {"id": str(project.get("id")), "key": project.get("key"), "name": project.get("name")}
+            if page.get("isLast", True) or not values:
+                return
+            start += len(values)
+
+
+class AdminCache:
+    """Answers of the admin check per (tenant, account), kept a few minutes; thread-safe."""
+
+    def __init__(self, ttl: float = ADMIN_CACHE_SECONDS, negative_ttl: float = ADMIN_CACHE_NEGATIVE_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self._ttl, self._negative_ttl, self._clock = ttl, negative_ttl, clock
+        self._entries: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_key: str, account_id: str) -> bool | None:
+        with self._lock:
+            entry = self._entries.get((client_key, account_id))
+            if entry is None:
+                return None
+            if entry[0] <= self._clock():
+                del self._entries[(client_key, account_id)]
+                return None
+            return entry[1]
+
+    def put(self, client_key: str, account_id: str, is_admin: bool) -> None:
+        with self._lock:
+            if len(self._entries) >= ADMIN_CACHE_MAX_ENTRIES:
+                self._entries.clear()
+            ttl = self._ttl if is_admin else self._negative_ttl
+            self._entries[(client_key, account_id)] = (self._clock() + ttl, is_admin)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+def admin_cache(app=None) -> AdminCache:
+    """The app's admin-check cache (one per app, so tests stay isolated)."""
+    from flask import current_app
+
+    app = app or current_app
+    return app.extensions.setdefault("connect_admin_cache", AdminCache())
+
+
+def is_jira_admin(tenant, account_id: str, *, client_factory: Callable = JiraClient) -> bool:
+    """Tell whether the account administers the tenant's Jira; cached a few minutes per (tenant, account).
+
+    Raises JiraError / JiraUnavailable when Jira cannot answer; failures are not cached.
+    """
+    cache = admin_cache()
+    cached = cache.get(tenant.client_key, account_id)
+    if cached is not None:
+        return cached
+    answer = client_factory(tenant).has_global_permission(account_id, "ADMINISTER")
+    cache.put(tenant.client_key, account_id, answer)
+    return answer
