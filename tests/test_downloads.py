@@ -171,3 +171,67 @@ def test_the_file_name_names_the_site_and_date(app):
         assert snapshot_filename(tenant, run) == "xray-backup-acme-2026-11-28-0556.zip"
         tenant.base_url = 'http://127.0.0.1:8001/"evil'
         assert snapshot_filename(tenant, run) == "xray-backup-127-0-0-1-2026-11-28-0556.zip"
+
+
+# --- the HTTP surface --------------------------------------------------------------------------------
+
+
+def _run_for(app, tenant, **kwargs) -> str:
+    with app.app_context():
+        return make_run(db.session.get(Tenant, tenant.id), **kwargs).id
+
+
+def test_the_api_issues_a_link_under_the_app_base_url(app, api, tenant):
+    run_id = _run_for(app, tenant)
+    response = api.post(f"/api/backups/{run_id}/download-link")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert body["url"].startswith("https://xray-backup.example.test/downloads/")
+    token = body["url"].rsplit("/", 1)[1]
+    assert len(token) >= 43 and "jwt" not in body["url"].lower() and "." not in token
+    expires = datetime.fromisoformat(body["expiresAt"].replace("Z", "+00:00"))
+    assert timedelta(seconds=50) < expires - datetime.now(timezone.utc) <= timedelta(seconds=60)
+    assert "no-store" in response.headers["Cache-Control"]
+
+
+def test_the_api_refuses_links_for_unfinished_unknown_and_foreign_runs(app, api, tenant):
+    running = _run_for(app, tenant, status="running")
+    response = api.post(f"/api/backups/{running}/download-link")
+    assert response.status_code == 409
+    assert response.get_json()["error"] == "conflict" and "not finished" in response.get_json()["message"]
+    assert api.post("/api/backups/unknown/download-link").status_code == 404
+    with app.app_context():
+        foreign = make_run(make_tenant("someone-else", "https://other.atlassian.net")).id
+    response = api.post(f"/api/backups/{foreign}/download-link")
+    assert response.status_code == 404 and response.get_json()["error"] == "not_found"
+
+
+def test_the_api_needs_a_context_token(app, client, tenant):
+    run_id = _run_for(app, tenant)
+    assert client.post(f"/api/backups/{run_id}/download-link").status_code == 401
+
+
+def test_non_admins_get_no_link(app, api, tenant):
+    run_id = _run_for(app, tenant)
+    assert api.as_account("someone-not-admin").post(f"/api/backups/{run_id}/download-link").status_code == 403
+
+
+@pytest.mark.parametrize("token", ["A" * 43, "nope"])
+def test_an_unknown_link_gets_a_clear_404_page(client, token):
+    response = client.get(f"/downloads/{token}", headers={"Accept": "text/html"})
+    assert response.status_code == 404
+    assert response.mimetype == "text/html"
+    assert "Download link not found" in response.get_data(as_text=True)
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+
+
+def test_a_used_link_gets_a_clear_410_page(app, client, tenant):
+    with app.app_context():
+        link = issue_link(db.session.get(Tenant, tenant.id), _run_for(app, tenant), now=NOW)
+        consume_link(link.token, now=NOW)
+    response = client.get(f"/downloads/{link.token}", headers={"Accept": "text/html"})
+    assert response.status_code == 410
+    page = response.get_data(as_text=True)
+    assert "no longer valid" in page and "already used" in page and link.token not in page
+    json_response = client.get(f"/downloads/{link.token}", headers={"Accept": "application/json"})
+    assert json_response.status_code == 410 and json_response.get_json()["error"] == "gone"
