@@ -31,7 +31,7 @@ TEST_RUN_ID_BATCH = 100  # executions whose runs are read together (testExecIssu
 
 JIRA_FIELDS = (
     "key", "summary", "description", "labels", "priority", "status", "assignee", "reporter",
-    "components", "fixVersions", "created", "updated",
+    "components", "fixVersions", "created", "updated", "issuetype",
 )
 _JIRA = "jira(fields: [" + ", ".join(f'"{f}"' for f in JIRA_FIELDS) + "])"
 
@@ -68,7 +68,6 @@ _RUN_FIELDS = f"""
   evidence {{ {_EVIDENCE} }}
   gherkin scenarioType unstructured
   testType {{ id name kind }}
-  testVersion {{ id name default archived }}
   test {{ issueId }}
   testExecution {{ issueId }}
   parameters {{ name value }}

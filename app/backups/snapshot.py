@@ -130,6 +130,7 @@ class SnapshotWriter:
         self._index = _JsonLinesFile(self.root / ATTACHMENTS_INDEX)
         self._attachment_ids: set[str] = set()
         self._attachment_bytes = 0
+        self.last_attachment: AttachmentResult | None = None
         self.finished = False
 
     # -- records -------------------------------------------------------------------------------
@@ -162,26 +163,35 @@ class SnapshotWriter:
 
     @contextmanager
     def attachment(self, attachment_id: str, *, filename: str | None, owner: dict) -> Iterator[IO[bytes]]:
-        """Open `attachments/<id>` for writing; on a clean exit it is hashed, fsynced and indexed."""
+        """Open `attachments/<id>` for writing; on a clean exit it is fsynced, hashed from disk and indexed.
+
+        The caller gets a real file, so a download that restarts may seek and truncate it.
+        """
         attachment_id = str(attachment_id)
         if attachment_id in self._attachment_ids:
             raise SnapshotError(f"attachment {attachment_id} written twice")
         path = self.root / attachment_path(attachment_id)
-        raw = open(path, "wb")
-        hashing = _HashingFile(raw)
+        raw = open(path, "w+b")
         try:
-            yield hashing
+            yield raw
             raw.flush()
             os.fsync(raw.fileno())
+            raw.seek(0)
+            digest = hashlib.sha256()
+            size = 0
+            while chunk := raw.read(CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
         except BaseException:
             raw.close()
             path.unlink(missing_ok=True)
             raise
         raw.close()
+        self.last_attachment = AttachmentResult(attachment_id, size, digest.hexdigest())
         self._attachment_ids.add(attachment_id)
-        self._attachment_bytes += hashing.bytes
-        self._index.write({"id": attachment_id, "filename": filename, "size": hashing.bytes,
-                           "sha256": hashing.sha256.hexdigest(), "owner": owner})
+        self._attachment_bytes += size
+        self._index.write({"id": attachment_id, "filename": filename, "size": size,
+                           "sha256": digest.hexdigest(), "owner": owner})
 
     # -- completion ----------------------------------------------------------------------------
     def finish(self, *, finished_at: str, requests: int, projects: list[dict] | None = None,
