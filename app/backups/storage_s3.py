@@ -1,0 +1,339 @@
+"""The `s3://bucket/prefix` snapshot store (AWS S3 or an S3-compatible store through S3_ENDPOINT_URL).
+
+Files go under `<runId>/<attempt>/…`, are checked against what was sent (listing: every key, every size), and only
+then the `<runId>/COMPLETE` marker naming the attempt is written: the marker is what makes a snapshot visible.
+Two publishers of one run each upload their own attempt; whichever marker stands names a whole attempt.
+"""
+from __future__ import annotations
+
+import logging
+import secrets
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .envelope import CHUNK_SIZE, EncryptingReader
+from .storage import (
+    MARKER,
+    Progress,
+    SnapshotIntegrityError,
+    SnapshotNotFound,
+    SnapshotStore,
+    StorageError,
+    StorageUnavailable,
+    StoredFile,
+    build_marker,
+    file_context,
+    local_files,
+    marker_header,
+    parse_snapshot_key,
+    snapshot_key_for,
+    tenant_hash,
+)
+
+logger = logging.getLogger(__name__)
+
+_PART_SIZE = 8 * 1024 * 1024
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
+_DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
+
+
+def make_s3_client(endpoint_url: str | None = None, *, max_attempts: int = 4, connect_timeout: float = 5,
+                   read_timeout: float = 60, **session_kwargs):
+    """An S3 client with bounded timeouts and retries; path-style addressing for S3-compatible endpoints."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        s3={"addressing_style": "path"} if endpoint_url else None,
+    )
+    return boto3.session.Session(**session_kwargs).client("s3", endpoint_url=endpoint_url, config=config)
+
+
+class S3SnapshotStore(SnapshotStore):
+    """Snapshots as objects in one bucket under a prefix."""
+
+    def __init__(self, bucket: str, prefix: str = "", *, endpoint_url: str | None = None, client=None,
+                 part_size: int = _PART_SIZE, max_concurrency: int = 2):
+        from boto3.s3.transfer import TransferConfig
+
+        self.bucket = bucket
+        self.prefix = prefix.strip("/")
+        self.endpoint_url = endpoint_url
+        self.url = f"s3://{bucket}/{self.prefix}" + (f" (endpoint {endpoint_url})" if endpoint_url else "")
+        self.client = client or make_s3_client(endpoint_url)
+        # Parts are buffered in memory: part size × concurrency bounds what a publish holds, whatever the file size.
+        self.transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
+                                       max_concurrency=max_concurrency, io_chunksize=CHUNK_SIZE)
+
+    # -- keys and errors -------------------------------------------------------------------------------------
+
+    def _key(self, *parts: str) -> str:
+        return "/".join(p.strip("/") for p in (self.prefix, *parts) if p)
+
+    @contextmanager
+    def _s3(self, action: str):
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+            PartialCredentialsError,
+        )
+
+        try:
+            yield
+        except StorageError:
+            raise
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code == "NoSuchBucket":
+                hint = f"the bucket {self.bucket} does not exist: create it or correct BACKUP_STORAGE_URL"
+            elif code in _DENIED:
+                hint = ("access was denied: check the S3 credentials and that they may list, read, write and "
+                        f"delete objects in {self.bucket}")
+            else:
+                hint = f"the storage answered {code or 'an error'}"
+            raise StorageUnavailable(f"snapshot storage {self.url} failed while {action}: {hint}.") from exc
+        except (NoCredentialsError, PartialCredentialsError) as exc:
+            raise StorageUnavailable(
+                f"snapshot storage {self.url} failed while {action}: no S3 credentials are configured "
+                "(set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or give the host a role)."
+            ) from exc
+        except EndpointConnectionError as exc:
+            raise StorageUnavailable(
+                f"snapshot storage {self.url} is unreachable while {action}: could not connect. Check "
+                "S3_ENDPOINT_URL, the network, and that the storage service is running."
+            ) from exc
+        except BotoCoreError as exc:
+            raise StorageUnavailable(
+                f"snapshot storage {self.url} failed while {action}: {type(exc).__name__}. "
+                "Check that the storage service is running and reachable."
+            ) from exc
+
+    def _paginate(self, prefix: str, delimiter: str | None = None) -> Iterator[dict]:
+        kwargs = {"Bucket": self.bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = delimiter
+        yield from self.client.get_paginator("list_objects_v2").paginate(**kwargs)
+
+    def _objects(self, prefix: str) -> Iterator[dict]:
+        for page in self._paginate(prefix):
+            yield from page.get("Contents", [])
+
+    def _subfolders(self, prefix: str) -> list[str]:
+        """The immediate 'folder' names under a prefix ending in '/'."""
+        names = []
+        for page in self._paginate(prefix, "/"):
+            names += [cp["Prefix"][len(prefix):].rstrip("/") for cp in page.get("CommonPrefixes", [])]
+        return names
+
+    def _delete_keys(self, keys: list[str]) -> None:
+        for start in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[start:start + 1000]]
+            result = self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            if result.get("Errors"):
+                first = result["Errors"][0]
+                raise StorageUnavailable(
+                    f"snapshot storage {self.url} refused to delete {len(result['Errors'])} object(s): "
+                    f"{first.get('Code')}. Check the credentials may delete objects."
+                )
+
+    def _marker_key(self, snapshot_key: str) -> str:
+        return self._key(snapshot_key, MARKER)
+
+    def _get_marker(self, snapshot_key: str) -> bytes | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._marker_key(snapshot_key))
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _NOT_FOUND:
+                return None
+            raise
+        with response["Body"] as body:
+            return body.read()
+
+    def _has_marker(self, snapshot_key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._marker_key(snapshot_key))
+            return True
+        except ClientError as exc:
+            if str(exc.response.get("Error", {}).get("Code")) in _NOT_FOUND:
+                return False
+            raise
+
+    # -- publishing ------------------------------------------------------------------------------------------
+
+    def publish(self, tenant_key, run_id, local_dir, data_key, *, progress: Progress | None = None) -> str:
+        key = snapshot_key_for(tenant_key, run_id)
+        files = local_files(Path(local_dir))
+        with self._s3("publishing a snapshot"):
+            if self._has_marker(key):
+                logger.info("snapshot %s is already published; keeping it", key)
+                return key
+        attempt = f"a{secrets.token_hex(8)}"
+        attempt_prefix = self._key(key, attempt) + "/"
+        try:
+            with self._s3("uploading a snapshot"):
+                stored = [self._upload(key, attempt_prefix, rel, path, data_key, progress) for rel, path in files]
+                self._verify(attempt_prefix, stored)
+                if self._has_marker(key):
+                    # A concurrent publisher of this run finished first: its snapshot stands.
+                    self._delete_keys([o["Key"] for o in self._objects(attempt_prefix)])
+                    return key
+        except BaseException:
+            self._forget_attempt(attempt_prefix)
+            raise
+        marker = build_marker(key, attempt, stored, data_key, datetime.now(timezone.utc))
+        with self._s3("writing the snapshot's COMPLETE marker"):
+            # If this write fails ambiguously the attempt is kept: the marker may exist and would name it.
+            self.client.put_object(Bucket=self.bucket, Key=self._marker_key(key), Body=marker,
+                                   ContentType="application/octet-stream")
+        return key
+
+    def _upload(self, key, attempt_prefix, rel, source: Path, data_key, progress) -> StoredFile:
+        with source.open("rb") as src:
+            reader = EncryptingReader(src, data_key, file_context(key, rel))
+            self.client.upload_fileobj(reader, self.bucket, attempt_prefix + rel, Config=self.transfer,
+                                       ExtraArgs={"ContentType": "application/octet-stream"})
+        if progress:
+            progress(rel, reader.plain_size)
+        return StoredFile(rel, reader.plain_size, reader.plain_sha256, reader.stored_size)
+
+    def _verify(self, attempt_prefix: str, stored: list[StoredFile]) -> None:
+        """Every file must be stored whole: present, with exactly the encrypted size that was sent."""
+        sizes = {o["Key"][len(attempt_prefix):]: o["Size"] for o in self._objects(attempt_prefix)}
+        for entry in stored:
+            if sizes.get(entry.path) != entry.stored:
+                raise StorageUnavailable(
+                    f"snapshot storage {self.url} did not keep {entry.path} as sent "
+                    f"({sizes.get(entry.path)} bytes stored, {entry.stored} sent); nothing was published."
+                )
+
+    def _forget_attempt(self, attempt_prefix: str) -> None:
+        try:
+            self._delete_keys([o["Key"] for o in self._objects(attempt_prefix)])
+        except Exception:  # storage is likely down: cleanup_incomplete removes it later
+            logger.warning("could not remove the unpublished upload %s; cleanup will", attempt_prefix)
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def exists(self, snapshot_key: str) -> bool:
+        try:
+            parse_snapshot_key(snapshot_key)
+        except SnapshotNotFound:
+            return False
+        with self._s3("checking a snapshot"):
+            return self._has_marker(snapshot_key)
+
+    def _read_marker(self, snapshot_key: str) -> bytes:
+        parse_snapshot_key(snapshot_key)
+        with self._s3("reading a snapshot"):
+            raw = self._get_marker(snapshot_key)
+        if raw is None:
+            raise SnapshotNotFound(f"no complete snapshot {snapshot_key}")
+        return raw
+
+    def _open_stored(self, snapshot_key: str, attempt: str, rel_path: str) -> BinaryIO:
+        from botocore.exceptions import ClientError
+
+        with self._s3("reading a snapshot"):
+            try:
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(snapshot_key, attempt, rel_path))
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code")) in _NOT_FOUND:
+                    raise SnapshotIntegrityError(
+                        f"snapshot {snapshot_key}: {rel_path} is missing from storage"
+                    ) from None
+                raise
+        return _BodyReader(self, response["Body"])
+
+    def list_snapshots(self, tenant_key: str) -> list[str]:
+        base = f"tenants/{tenant_hash(tenant_key)}"
+        with self._s3("listing snapshots"):
+            runs = self._subfolders(self._key(base) + "/")
+            return sorted(f"{base}/{run}" for run in runs if self._has_marker(f"{base}/{run}"))
+
+    def size(self, snapshot_key: str) -> int:
+        raw = self._read_marker(snapshot_key)
+        attempt = marker_header(raw)["attempt"]
+        with self._s3("measuring a snapshot"):
+            return len(raw) + sum(o["Size"] for o in self._objects(self._key(snapshot_key, attempt) + "/"))
+
+    # -- removing --------------------------------------------------------------------------------------------
+
+    def delete(self, snapshot_key: str) -> None:
+        parse_snapshot_key(snapshot_key)
+        with self._s3("deleting a snapshot"):
+            # The marker goes first: from then on the snapshot is invisible, whatever happens to the rest.
+            self.client.delete_object(Bucket=self.bucket, Key=self._marker_key(snapshot_key))
+            self._delete_keys([o["Key"] for o in self._objects(self._key(snapshot_key) + "/")])
+
+    def delete_tenant(self, tenant_key: str) -> None:
+        prefix = self._key("tenants", tenant_hash(tenant_key)) + "/"
+        with self._s3("deleting a tenant's snapshots"):
+            markers = [o["Key"] for o in self._objects(prefix) if o["Key"].endswith("/" + MARKER)]
+            self._delete_keys(markers)
+            self._delete_keys([o["Key"] for o in self._objects(prefix)])
+
+    def cleanup_incomplete(self, older_than: datetime) -> int:
+        removed = 0
+        tenants_prefix = self._key("tenants") + "/"
+        with self._s3("cleaning up incomplete snapshots"):
+            self._abort_stale_uploads(tenants_prefix, older_than)
+            for tenant in self._subfolders(tenants_prefix):
+                for run in self._subfolders(f"{tenants_prefix}{tenant}/"):
+                    removed += self._cleanup_run(f"tenants/{tenant}/{run}", older_than)
+        return removed
+
+    def _cleanup_run(self, snapshot_key: str, older_than: datetime) -> int:
+        raw = self._get_marker(snapshot_key)
+        try:
+            current = marker_header(raw)["attempt"] if raw is not None else None
+        except SnapshotIntegrityError:
+            current = None
+        removed = 0
+        run_prefix = self._key(snapshot_key) + "/"
+        for attempt in self._subfolders(run_prefix):
+            if attempt == current:
+                continue
+            objects = list(self._objects(f"{run_prefix}{attempt}/"))
+            # Judge by the newest object: an upload still adding files is not a leftover yet.
+            if objects and max(o["LastModified"] for o in objects) < older_than:
+                self._delete_keys([o["Key"] for o in objects])
+                removed += 1
+                logger.info("removed incomplete upload %s/%s", snapshot_key, attempt)
+        return removed
+
+    def _abort_stale_uploads(self, prefix: str, older_than: datetime) -> None:
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for upload in page.get("Uploads", []):
+                if upload["Initiated"] < older_than:
+                    self.client.abort_multipart_upload(Bucket=self.bucket, Key=upload["Key"],
+                                                       UploadId=upload["UploadId"])
+
+
+class _BodyReader:
+    """A streamed object body whose transport errors become StorageUnavailable."""
+
+    def __init__(self, store: S3SnapshotStore, body):
+        self._store, self._body = store, body
+
+    def read(self, size: int = -1) -> bytes:
+        with self._store._s3("reading a snapshot"):
+            try:
+                return self._body.read(size)
+            except (ConnectionError, OSError) as exc:
+                raise StorageUnavailable(f"snapshot storage {self._store.url} dropped the connection while "
+                                         "reading a snapshot; try again.") from exc
+
+    def close(self) -> None:
+        self._body.close()
