@@ -37,7 +37,8 @@ _JIRA = "jira(fields: [" + ", ".join(f'"{f}"' for f in JIRA_FIELDS) + "])"
 
 _ATTACHMENT = "id filename storedInJira downloadLink"
 _EVIDENCE = "id filename size createdOn storedInJira downloadLink"
-_STEP_STATUS = "name description color"
+_STATUS = "name description color final coverageStatus"
+_STEP_STATUS = f"name description color testStatus {{ {_STATUS} }}"
 _REF = "total start limit results { issueId }"
 
 _TEST_FIELDS = f"""
@@ -52,7 +53,7 @@ _TEST_FIELDS = f"""
              parameters {{ name type combinations listValues projectListId }} rows {{ order Values }} }}
 """
 
-_RESULTS_STEP = f"name keyword duration error log status {{ {_STEP_STATUS} }} embeddings {{ filename mimeType downloadLink }}"
+_RESULTS_STEP = f"name keyword duration error log status {{ {_STEP_STATUS} }} embeddings {{ data filename mimeType downloadLink }}"
 
 _ITERATION = f"""
   rank status {{ {_STEP_STATUS} }} parameters {{ name value }}
@@ -63,7 +64,7 @@ _ITERATION_STEP = f"""
 
 _RUN_FIELDS = f"""
   id lastModified
-  status {{ name description color final }}
+  status {{ {_STATUS} }}
   comment startedOn finishedOn assigneeId executedById defects
   evidence {{ {_EVIDENCE} }}
   gherkin scenarioType unstructured
@@ -91,7 +92,8 @@ query ProjectMeta($projectId: String!) {
     testTypeSettings { defaultTestTypeId testTypes { id name kind } }
   }
   statuses: getStatuses(projectId: $projectId) { name description color final coverageStatus }
-  stepStatuses: getStepStatuses(projectId: $projectId) { name description color testStatus { name } }
+  stepStatuses: getStepStatuses(projectId: $projectId) {
+    name description color testStatus { name description color final coverageStatus } }
   folder: getFolder(projectId: $projectId, path: "/") { name path testsCount preconditionsCount issuesCount folders }
 }
 """
@@ -141,6 +143,7 @@ query TestPlansPage($projectId: String!, $start: Int!) {{
   getTestPlans(projectId: $projectId, limit: {PAGE}, start: $start) {{
     total start limit
     results {{ issueId projectId lastModified {_JIRA}
+               folders {{ name path testsCount preconditionsCount issuesCount folders }}
                tests(limit: {TEST_PLAN_TESTS_INLINE}) {{ {_REF} }}
                testExecutions(limit: {TEST_PLAN_EXECUTIONS_INLINE}) {{ {_REF} }} }}
   }}
