@@ -20,7 +20,8 @@ def add_tenant(app, key: str, *, installed: bool = True, enabled: bool = True, s
         if settings is not None:
             values = dict(enabled=True, frequency="daily", time_of_day="12:00", retention_days=30, updated_at=now)
             values.update(settings)
-            db.session.add(BackupSettings(tenant_id=tenant.id, **values))
+            # A Core insert: the ORM would replace an explicit None with the column default.
+            db.session.execute(db.insert(BackupSettings).values(tenant_id=tenant.id, **values))
         db.session.commit()
         return tenant.id
 
@@ -45,3 +46,22 @@ def get_settings(app, tenant_id: int) -> BackupSettings:
         settings = db.session.get(BackupSettings, tenant_id)
         db.session.expunge_all()
         return settings
+
+
+def add_snapshot(app, tenant_id: int, finished_at: datetime, tmp_path, store) -> str:
+    """A succeeded run with a real snapshot published in `store`; return the run id."""
+    from app.backups import datakeys
+    from app.models import new_id
+
+    with app.app_context():
+        tenant = db.session.get(Tenant, tenant_id)
+        run_id = new_id()
+        local = tmp_path / f"snap-{run_id}"
+        local.mkdir()
+        (local / "manifest.json").write_text('{"format": "xray-backup/1"}')
+        key = store.publish(tenant.client_key, run_id, local, datakeys.data_key_for(tenant, finished_at))
+        db.session.add(BackupRun(id=run_id, tenant_id=tenant_id, status="succeeded", trigger="scheduled",
+                                 slot_at=finished_at, queued_at=finished_at, started_at=finished_at,
+                                 finished_at=finished_at, snapshot_key=key))
+        db.session.commit()
+        return run_id
