@@ -121,12 +121,17 @@ def test_a_removed_snapshot_is_not_offered_for_download(app, client, tenant):
 def test_formatters_read_like_the_page():
     now = datetime(2026, 11, 28, 6, 0, tzinfo=timezone.utc)
     fmt = Formatters(now)
-    assert fmt.time("2026-11-28T09:05:00Z") == "Sat 28 Nov 2026, 09:05 UTC"
+    assert fmt.time("2026-11-28T09:05:00Z") == "28 Nov 2026, 09:05 UTC"
     assert fmt.relative("2026-11-28T09:05:00Z") == "in 3 hours"
     assert fmt.relative("2026-11-28T05:55:00Z") == "5 minutes ago"
     assert fmt.duration("2026-11-28T05:00:00Z", "2026-11-28T06:01:30Z") == "1 h 1 min"
     assert fmt.size(512) == "512 bytes" and fmt.size(1536) == "1.5 KB" and fmt.size(None) == "—"
     assert fmt.counts({"test_runs": 2, "tests": 1000}) == ["1,000 tests", "2 test runs"]
+    running = {"status": "running", "startedAt": "2026-11-28T05:58:00Z",
+               "progress": {"stage": "tests", "project": "CALC", "counts": {"tests": 1200, "test_runs": 30}}}
+    assert fmt.elapsed(running) == "2 min 0 s"
+    assert fmt.progress(running) == "Backing up tests in CALC · 1,230 items so far"
+    assert fmt.progress({"status": "queued"}) == "Waiting for a worker…"
 
 
 def test_the_credentials_link_points_at_the_jira_admin_page():

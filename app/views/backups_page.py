@@ -145,11 +145,9 @@ class Formatters:
 
     @staticmethod
     def time(iso: str | None) -> str:
-        """`Sat 28 Nov 2026, 06:00 UTC`."""
+        """`28 Nov 2026, 06:00 UTC` (as XB.formatTime writes it)."""
         value = _parse(iso)
-        if value is None:
-            return "—"
-        return f"{value:%a} {value.day} {value:%b %Y, %H:%M} UTC"
+        return value.strftime("%d %b %Y, %H:%M UTC") if value else "—"
 
     def relative(self, iso: str | None) -> str:
         """`in 3 hours`, `5 minutes ago`."""
@@ -161,6 +159,29 @@ class Formatters:
         if abs(seconds) < 45:
             return "now"
         return f"in {text}" if seconds > 0 else f"{text} ago"
+
+    def elapsed(self, run: dict) -> str:
+        """A finished run's duration, or how long a running one has been going."""
+        if run["status"] in ("queued", "running"):
+            return self.duration(run.get("startedAt"), _iso(self.now)) if run.get("startedAt") else "—"
+        return self.duration(run.get("startedAt"), run.get("finishedAt"))
+
+    @staticmethod
+    def progress(run: dict) -> str:
+        """`Backing up tests in PROJ · 1,200 items so far`."""
+        if run["status"] == "queued":
+            return "Waiting for a worker…"
+        progress = run.get("progress") or {}
+        first = f"Backing up {progress['stage']}" if progress.get("stage") else "Backing up…"
+        if progress.get("project"):
+            first += f" in {progress['project']}"
+        parts = [first]
+        done = sum(v for v in (progress.get("counts") or {}).values() if isinstance(v, int))
+        if done:
+            parts.append(f"{done:,} items so far")
+        if progress.get("rateLimitWaits"):
+            parts.append("pacing for Xray’s rate limit")
+        return " · ".join(parts)
 
     @staticmethod
     def duration(start_iso: str | None, end_iso: str | None) -> str:
