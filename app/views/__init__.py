@@ -3,7 +3,7 @@ from flask import Flask
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import backups, backups_page, credentials, descriptor, downloads, health, lifecycle
+    from . import backups, backups_page, credentials, descriptor, downloads, health, lifecycle, settings_api
 
-    for module in (descriptor, lifecycle, health, credentials, backups, backups_page, downloads):
+    for module in (descriptor, lifecycle, health, credentials, backups, backups_page, downloads, settings_api):
         app.register_blueprint(module.bp)

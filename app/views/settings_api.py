@@ -1,0 +1,18 @@
+"""`/api/backup-settings`: the tenant's schedule and retention."""
+from flask import Blueprint, g, jsonify, request
+
+from ..backups import settings as backup_settings
+from ..models import utcnow
+
+bp = Blueprint("backup_settings", __name__)
+
+
+@bp.get("/api/backup-settings")
+def get_settings():
+    return jsonify(backup_settings.get_settings(g.tenant, utcnow()))
+
+
+@bp.put("/api/backup-settings")
+def put_settings():
+    body = request.get_json(silent=True)
+    return jsonify(backup_settings.update_settings(g.tenant, body, utcnow()))
