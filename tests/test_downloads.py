@@ -235,3 +235,67 @@ def test_a_used_link_gets_a_clear_410_page(app, client, tenant):
     assert "no longer valid" in page and "already used" in page and link.token not in page
     json_response = client.get(f"/downloads/{link.token}", headers={"Accept": "application/json"})
     assert json_response.status_code == 410 and json_response.get_json()["error"] == "gone"
+
+
+# --- the whole way: a published, encrypted snapshot comes back as a zip, once --------------------------
+
+
+def publish_snapshot(app, tenant, *, run_started=NOW) -> tuple[str, bytes]:
+    """Publish a small real snapshot through the storage layer; return (run id, tests.jsonl.gz bytes)."""
+    import gzip
+
+    from app import app_config
+    from app.backups.datakeys import data_key_for
+    from app.backups.storage import open_store
+
+    tests_file = gzip.compress(b'{"issueId": "10001", "jira": {"key": "CALC-1"}}\n')
+    with app.app_context():
+        row = db.session.get(Tenant, tenant.id)
+        run = make_run(row, snapshot_key=None, bytes=len(tests_file))
+        run.started_at = run_started
+        folder = Path(app_config().instance_path) / f"local-{run.id}"
+        (folder / "attachments").mkdir(parents=True)
+        (folder / "attachments" / "att-1").write_bytes(b"\x89PNG evidence")
+        (folder / "tests.jsonl.gz").write_bytes(tests_file)
+        manifest = {"format": "xray-backup/1", "runId": run.id,
+                    "entities": {"tests": {"file": "tests.jsonl.gz", "count": 1}}}
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+        run.snapshot_key = open_store(app_config()).publish(row.client_key, run.id, folder, data_key_for(row, NOW))
+        db.session.commit()
+        return run.id, tests_file
+
+
+def test_a_link_downloads_the_decrypted_zip_once(app, api, client, tenant):
+    run_id, tests_file = publish_snapshot(app, tenant)
+    url = api.post(f"/api/backups/{run_id}/download-link").get_json()["url"]
+    path = url.removeprefix("https://xray-backup.example.test")
+    response = client.get(path)  # no Authorization header, no jwt: the token alone
+    assert response.status_code == 200, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "application/zip"
+    # The fake Jira's site is 127.0.0.1; the date is the run's start.
+    assert response.headers["Content-Disposition"] == 'attachment; filename="xray-backup-127-0-0-1-2026-11-28-0600.zip"'
+    assert "no-store" in response.headers["Cache-Control"]
+    assert response.headers["Content-Security-Policy"].endswith(f"frame-ancestors 'self' {tenant.base_url}")
+    archive = zipfile.ZipFile(io.BytesIO(response.get_data()))
+    assert sorted(archive.namelist()) == ["attachments/att-1", "manifest.json", "tests.jsonl.gz"]
+    assert json.loads(archive.read("manifest.json"))["runId"] == run_id
+    assert archive.read("tests.jsonl.gz") == tests_file
+    assert archive.read("attachments/att-1") == b"\x89PNG evidence"
+    again = client.get(path, headers={"Accept": "text/html"})
+    assert again.status_code == 410 and "already used" in again.get_data(as_text=True)
+
+
+def test_a_download_that_cannot_start_leaves_the_link_usable(app, api, client, tenant):
+    import shutil
+
+    from app import app_config
+
+    run_id, _ = publish_snapshot(app, tenant)
+    url = api.post(f"/api/backups/{run_id}/download-link").get_json()["url"]
+    path = url.removeprefix("https://xray-backup.example.test")
+    storage = Path(app_config(app).backup_storage_url.removeprefix("file://"))
+    shutil.move(storage, storage.with_name("moved-away"))
+    failed = client.get(path, headers={"Accept": "text/html"})
+    assert failed.status_code == 503 and "Try the same link again" in failed.get_data(as_text=True)
+    shutil.move(storage.with_name("moved-away"), storage)
+    assert client.get(path).status_code == 200

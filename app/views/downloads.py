@@ -52,6 +52,10 @@ def download_snapshot(token: str):
     response = Response(chain([first], chunks), mimetype="application/zip", direct_passthrough=True)
     response.headers["Content-Disposition"] = f'attachment; filename="{download.filename}"'
     response.headers["X-Content-Type-Options"] = "nosniff"
+    # The page follows the link inside Jira's iframe: the tenant's Jira may frame the (attachment) response.
+    response.headers["Content-Security-Policy"] = (
+        f"default-src 'none'; frame-ancestors 'self' {download.tenant.base_url.rstrip('/')}"
+    )
     response.headers.update(_PRIVATE_HEADERS)
     return response
 
