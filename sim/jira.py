@@ -76,7 +76,8 @@ class FakeJira:
         handler = type("FakeJiraHandler", (_Handler,), {"jira": self})
         self._server = ThreadingHTTPServer((self.host, 0), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="fake-jira", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-jira",
+                                        daemon=True)
         self._thread.start()
         return self
 
