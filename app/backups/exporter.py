@@ -37,14 +37,18 @@ class Exporter:
         for project in projects:
             self.project = project
             self.writer.projects.append({"id": project["id"], "key": project.get("key"), "name": project.get("name")})
-            for stage, step in (
-                ("project settings", self._project_meta),
-                ("tests", self._tests),
-                ("preconditions", self._preconditions),
-                ("test sets", self._test_sets),
-                ("test plans", self._test_plans),
-                ("test executions and runs", self._test_executions),
+            self.stage = "project settings"
+            self._checkpoint()
+            totals = self._project_meta(project["id"])
+            for stage, key, step in (
+                ("tests", "tests", self._tests),
+                ("preconditions", "preconditions", self._preconditions),
+                ("test sets", "testSets", self._test_sets),
+                ("test plans", "testPlans", self._test_plans),
+                ("test executions and runs", "testExecutions", self._test_executions),
             ):
+                if totals.get(key) == 0:
+                    continue
                 self.stage = stage
                 self._checkpoint()
                 step(project["id"])
@@ -108,7 +112,8 @@ class Exporter:
         return {"total": total, "results": results}
 
     # -- project settings and folders -------------------------------------------------------------
-    def _project_meta(self, project_id: str) -> None:
+    def _project_meta(self, project_id: str) -> dict[str, int | None]:
+        """Write the project's settings and folder tree; return the size of each of its lists."""
         data = self._call("ProjectMeta", {"projectId": project_id})
         settings = dict(data.get("settings") or {})
         settings.setdefault("projectId", project_id)
@@ -119,6 +124,8 @@ class Exporter:
         if folder is not None:
             self.writer.write("folders", {"projectId": project_id, **folder})
         self._report()
+        return {key: (data.get(key) or {}).get("total") for key in
+                ("tests", "preconditions", "testSets", "testPlans", "testExecutions")}
 
     # -- tests and preconditions ------------------------------------------------------------------
     def _tests(self, project_id: str) -> None:

@@ -81,6 +81,7 @@ _RUN_FIELDS = f"""
              examples {{ duration wasImported status {{ {_STEP_STATUS} }} steps {{ {_RESULTS_STEP} }} }} }}
 """
 
+# Settings, statuses, the folder tree and the size of each list: empty lists are then never paged.
 PROJECT_META = """
 query ProjectMeta($projectId: String!) {
   settings: getProjectSettings(projectIdOrKey: $projectId) {
@@ -95,6 +96,11 @@ query ProjectMeta($projectId: String!) {
   stepStatuses: getStepStatuses(projectId: $projectId) {
     name description color testStatus { name description color final coverageStatus } }
   folder: getFolder(projectId: $projectId, path: "/") { name path testsCount preconditionsCount issuesCount folders }
+  tests: getTests(projectId: $projectId, limit: 1) { total }
+  preconditions: getPreconditions(projectId: $projectId, limit: 1) { total }
+  testSets: getTestSets(projectId: $projectId, limit: 1) { total }
+  testPlans: getTestPlans(projectId: $projectId, limit: 1) { total }
+  testExecutions: getTestExecutions(projectId: $projectId, limit: 1) { total }
 }
 """
 
