@@ -169,6 +169,19 @@ class EncryptingReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def read(self, size: int = -1) -> bytes:
+        """Read `size` bytes, fewer only at the end: uploaders take a short read for the end of the stream."""
+        if size is None or size < 0:
+            return self.readall()
+        buffer = bytearray(size)
+        view, filled = memoryview(buffer), 0
+        while filled < size:
+            got = self.readinto(view[filled:])
+            if not got:
+                break
+            filled += got
+        return bytes(buffer[:filled])
+
     def readinto(self, target) -> int:
         size = self._inner.readinto(target)
         if size:

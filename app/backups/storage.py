@@ -107,8 +107,14 @@ def build_marker(snapshot_key: str, attempt: str, files: list[StoredFile], data_
         "storedBytes": sum(f.stored for f in files),
     }
     index = {"snapshot": snapshot_key, "attempt": attempt, "files": [asdict(f) for f in files]}
-    sealed = encrypt_bytes(json.dumps(index).encode(), data_key, file_context(snapshot_key, MARKER))
-    return json.dumps(header).encode() + b"\n" + sealed
+    line = json.dumps(header)
+    sealed = encrypt_bytes(json.dumps(index).encode(), data_key, _marker_context(snapshot_key, line))
+    return line.encode() + b"\n" + sealed
+
+
+def _marker_context(snapshot_key: str, header_line: str) -> str:
+    # The plaintext header is bound too: editing it (say, to point at another attempt) fails authentication.
+    return f"{file_context(snapshot_key, MARKER)}\n{header_line}"
 
 
 def marker_header(raw: bytes) -> dict:
@@ -126,8 +132,9 @@ def marker_header(raw: bytes) -> dict:
 def open_marker(raw: bytes, snapshot_key: str, data_key: bytes) -> tuple[str, list[StoredFile]]:
     """Authenticate a marker and return (attempt, files); raise SnapshotIntegrityError when it does not hold."""
     header = marker_header(raw)
+    line, _, sealed = raw.partition(b"\n")
     try:
-        index = json.loads(decrypt_bytes(raw.partition(b"\n")[2], data_key, file_context(snapshot_key, MARKER)))
+        index = json.loads(decrypt_bytes(sealed, data_key, _marker_context(snapshot_key, line.decode())))
     except EnvelopeError:
         raise SnapshotIntegrityError(
             f"the snapshot {snapshot_key} cannot be decrypted: its data key was deleted or does not match, "

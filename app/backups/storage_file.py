@@ -76,6 +76,11 @@ class FileSnapshotStore(SnapshotStore):
                 "Check that the folder exists, is writable by the app and has free space."
             ) from exc
 
+    def _check_root(self) -> None:
+        """A root that is missing is merely empty; one that is not a folder is a configuration error."""
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "the storage path is not a folder", str(self.root))
+
     def _tenant_dir(self, tenant_key: str) -> Path:
         return self.root / "tenants" / tenant_hash(tenant_key)
 
@@ -88,6 +93,7 @@ class FileSnapshotStore(SnapshotStore):
         files = local_files(Path(local_dir))
         final = self.root / key
         with self._disk("publishing a snapshot"):
+            self._check_root()
             if (final / MARKER).is_file():
                 logger.info("snapshot %s is already published; keeping it", key)
                 return key
@@ -96,7 +102,8 @@ class FileSnapshotStore(SnapshotStore):
             tmp.mkdir()
         try:
             with self._disk("publishing a snapshot"):
-                stored = [self._store_file(key, tmp, rel, path, data_key, progress) for rel, path in files]
+                written = [self._store_file(key, tmp, rel, path, data_key, progress) for rel, path in files]
+                stored = [self._verify_stored(tmp, *item) for item in written]
                 marker = build_marker(key, tmp.name, stored, data_key, datetime.now(timezone.utc))
                 self._write_synced(tmp / MARKER, marker)
                 for directory in sorted({p.parent for p in tmp.rglob("*")} | {tmp}, key=lambda p: -len(p.parts)):
@@ -107,28 +114,29 @@ class FileSnapshotStore(SnapshotStore):
             raise
         return key
 
-    def _store_file(self, key, tmp: Path, rel: str, source: Path, data_key: bytes, progress) -> StoredFile:
+    def _store_file(self, key, tmp: Path, rel: str, source: Path, data_key: bytes, progress):
         target = tmp / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with source.open("rb") as src, target.open("wb") as out:
+        if target.parent != tmp:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        with source.open("rb") as src, target.open("xb") as out:
             reader = EncryptingReader(src, data_key, file_context(key, rel))
             shutil.copyfileobj(reader, out, _COPY)
             out.flush()
             os.fsync(out.fileno())
-        self._verify_stored(target, reader.stored_size, reader.stored_sha256)
         if progress:
             progress(rel, reader.plain_size)
-        return StoredFile(rel, reader.plain_size, reader.plain_sha256, reader.stored_size)
+        return StoredFile(rel, reader.plain_size, reader.plain_sha256, reader.stored_size), reader.stored_sha256
 
     @staticmethod
-    def _verify_stored(target: Path, size: int, sha256: str) -> None:
+    def _verify_stored(tmp: Path, entry: StoredFile, stored_sha256: str) -> StoredFile:
         """Re-read what was written: the disk must give back exactly the bytes that were encrypted."""
         digest = hashlib.sha256()
-        with target.open("rb") as fh:
+        with (tmp / entry.path).open("rb") as fh:
             while block := fh.read(_COPY):
                 digest.update(block)
-        if target.stat().st_size != size or digest.hexdigest() != sha256:
-            raise StorageUnavailable(f"snapshot storage returned other bytes than written for {target.name}")
+        if (tmp / entry.path).stat().st_size != entry.stored or digest.hexdigest() != stored_sha256:
+            raise StorageUnavailable(f"snapshot storage returned other bytes than written for {entry.path}")
+        return entry
 
     @staticmethod
     def _write_synced(path: Path, data: bytes) -> None:
@@ -157,6 +165,7 @@ class FileSnapshotStore(SnapshotStore):
         except SnapshotNotFound:
             return False
         with self._disk("checking a snapshot"):
+            self._check_root()
             return (final / MARKER).is_file()
 
     def _read_marker(self, snapshot_key: str) -> bytes:
@@ -193,6 +202,7 @@ class FileSnapshotStore(SnapshotStore):
     def list_snapshots(self, tenant_key: str) -> list[str]:
         tenant_dir = self._tenant_dir(tenant_key)
         with self._disk("listing snapshots"):
+            self._check_root()
             if not tenant_dir.is_dir():
                 return []
             return sorted(
@@ -210,6 +220,7 @@ class FileSnapshotStore(SnapshotStore):
         tenants = self.root / "tenants"
         removed = 0
         with self._disk("cleaning up incomplete snapshots"):
+            self._check_root()
             if not tenants.is_dir():
                 return 0
             for parent in [tenants, *(d for d in tenants.iterdir() if d.is_dir() and not d.name.startswith("."))]:
@@ -235,6 +246,7 @@ class FileSnapshotStore(SnapshotStore):
     def size(self, snapshot_key: str) -> int:
         final = self._final_dir(snapshot_key)
         with self._disk("measuring a snapshot"):
+            self._check_root()
             if not (final / MARKER).is_file():
                 raise SnapshotNotFound(f"no complete snapshot {snapshot_key}")
             return sum(p.stat().st_size for p in final.rglob("*") if p.is_file())

@@ -50,8 +50,22 @@ def make_s3_client(endpoint_url: str | None = None, *, max_attempts: int = 4, co
         read_timeout=read_timeout,
         retries={"max_attempts": max_attempts, "mode": "standard"},
         s3={"addressing_style": "path"} if endpoint_url else None,
+        # Many S3-compatible stores reject or miscompute the newer flexible checksums; AWS itself checks them.
+        request_checksum_calculation="when_required" if endpoint_url else "when_supported",
+        # Every stored byte is authenticated by the envelope on read, which also covers multipart objects whose
+        # composite checksums some stores report in a form botocore cannot check.
+        response_checksum_validation="when_required",
     )
     return boto3.session.Session(**session_kwargs).client("s3", endpoint_url=endpoint_url, config=config)
+
+
+def _without_userinfo(url: str) -> str:
+    """An endpoint fit for messages: scheme, host and port only."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{parts.hostname}{port}"
 
 
 class S3SnapshotStore(SnapshotStore):
@@ -64,7 +78,8 @@ class S3SnapshotStore(SnapshotStore):
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.endpoint_url = endpoint_url
-        self.url = f"s3://{bucket}/{self.prefix}" + (f" (endpoint {endpoint_url})" if endpoint_url else "")
+        self.url = f"s3://{bucket}" + (f"/{self.prefix}" if self.prefix else "") + (
+            f" (endpoint {_without_userinfo(endpoint_url)})" if endpoint_url else "")
         self.client = client or make_s3_client(endpoint_url)
         # Parts are buffered in memory: part size × concurrency bounds what a publish holds, whatever the file size.
         self.transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
