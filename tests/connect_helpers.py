@@ -34,6 +34,7 @@ def context_token(tenant, account_id: str = ADMIN_ACCOUNT, now=None, **claims) -
     body = {"iss": tenant.client_key, "sub": account_id, "iat": issued, "exp": issued + 900,
             "qsh": CONTEXT_QSH, "context": {}}
     body.update(claims)
+    body = {k: v for k, v in body.items() if v is not None}  # claims=None drops a claim
     return pyjwt.encode(body, tenant.shared_secret, algorithm="HS256")
 
 
