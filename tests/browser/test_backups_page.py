@@ -1,0 +1,284 @@
+"""The Backups page in headless Chromium against the live app, the fake Jira and the Xray simulator.
+
+Backups started from the page are executed by the real worker code (claim, then the real runner against the
+Xray simulator); the history that fills the chart and pager is inserted through the models, as the scheduler
+would have recorded it.
+"""
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import zipfile
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from browser_helpers import ROOT, make_page, screenshot
+
+XSS = '<img src=x onerror="window.__xss=1">"><script>window.__xss=2</script>'
+
+
+@pytest.fixture
+def backups_site(site):
+    """The live site with no runs, default settings and no stored credentials."""
+    from sqlalchemy import delete
+
+    from app.extensions import db
+    from app.models import BackupRun, BackupSettings, DownloadLink
+
+    def clear():
+        with site.app.app_context():
+            for model in (DownloadLink, BackupRun, BackupSettings):
+                db.session.execute(delete(model))
+            db.session.commit()
+
+    clear()
+    site.xray.set_faults()
+    yield site
+    site.xray.set_faults()
+    clear()
+
+
+def add_run(site, *, status="succeeded", hours_ago=1.0, seconds=95, size=3_500_000, **fields) -> str:
+    from app.extensions import db
+    from app.models import BackupRun
+
+    started = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
+    with site.app.app_context():
+        run = BackupRun(
+            tenant_id=site.tenant.id, status=status, trigger=fields.pop("trigger", "scheduled"),
+            queued_at=started - timedelta(seconds=2), started_at=started,
+            finished_at=started + timedelta(seconds=seconds),
+            bytes=size if status == "succeeded" else None,
+            counts=fields.pop("counts", {"tests": 120, "test_runs": 480, "attachments": 6}),
+            snapshot_key=f"tenants/{'0' * 32}/history{int(hours_ago * 10)}" if status == "succeeded" else None,
+            **fields,
+        )
+        db.session.add(run)
+        db.session.commit()
+        return run.id
+
+
+def add_history(site, n=8):
+    for i in range(n):
+        add_run(site, hours_ago=24 * (n - i), seconds=80 + 9 * i + (i % 3) * 20, size=2_800_000 + i * 260_000 + (i % 2) * 400_000)
+
+
+def store_credentials(site):
+    from app.credentials import save_credentials
+    from app.extensions import db
+    from app.models import Tenant
+
+    client_id, secret = site.valid_pair
+    with site.app.app_context():
+        save_credentials(db.session.get(Tenant, site.tenant.id), "admin-account",
+                         {"clientId": client_id, "clientSecret": secret})
+
+
+def open_backups(page, site):
+    page.goto(site.page_url("/pages/backups"))
+    page.wait_for_selector("html[data-backups-ready=true]")
+
+
+def status_of(page, run_id: str) -> str:
+    return page.get_attribute(f'tr[data-run-id="{run_id}"]', "data-status")
+
+
+# ------------------------------------------------------------------------------------------------------
+
+
+def test_the_page_shows_runs_the_chart_and_the_credentials_banner(browser, backups_site, page):
+    site = backups_site
+    add_history(site, 6)
+    failed = add_run(site, status="failed", hours_ago=0.5, message=XSS, counts={}, warnings=[XSS])
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    open_backups(page, site)
+
+    banner = page.locator("#credentials-banner")
+    assert banner.is_visible()
+    assert "Scheduled backups will skip Xray data until credentials are saved" in banner.inner_text()
+    link = page.locator("#credentials-link")
+    assert link.get_attribute("href") == f"{site.tenant.base_url}/plugins/servlet/ac/xray-backup/xray-credentials"
+    assert link.get_attribute("target") == "_top"
+
+    rows = page.locator("tr.xb-run")
+    assert rows.count() == 7
+    assert rows.first.get_attribute("data-run-id") == failed  # newest first
+    assert rows.first.locator(".xb-lozenge").inner_text().lower() == "failed"
+    assert XSS in rows.first.locator(".xb-run-message").inner_text()  # shown as text, never run
+    assert page.evaluate("window.__xss") is None and dialogs == []
+    succeeded = rows.nth(1)
+    assert "120 tests" in succeeded.inner_text() and "480 test runs" in succeeded.inner_text()
+    assert re.search(r"\d+\.\d MB", succeeded.locator(".xb-run-size").inner_text())
+    assert re.search(r"\d+ min \d+ s", succeeded.locator(".xb-run-duration").inner_text())
+
+    assert page.locator("#chart svg").count() == 2
+    assert page.locator("#chart svg rect.xb-chart-bar").count() == 12  # 6 snapshots × (size, duration)
+    assert "6 snapshots" in page.locator("#chart svg desc").first.text_content()
+    assert "Next backup:" in page.locator("#next-run").inner_text()
+    assert page.evaluate("window.__apStandin.resize") > 0
+    assert page.js_errors == []
+    screenshot(page, "backups-overview")
+
+
+def test_the_credentials_link_opens_the_other_admin_page_through_jira(browser, backups_site, page):
+    open_backups(page, backups_site)
+    page.evaluate("window.AP.navigator = {go: function (target, context) { window.__went = [target, context]; }}")
+    page.click("#credentials-link")
+    assert page.evaluate("window.__went") == ["addonmodule", {"moduleKey": "xray-credentials"}]
+    assert "/pages/backups" in page.url  # Jira navigates the top window; the frame itself stays
+
+
+def test_no_banner_when_credentials_are_stored(browser, backups_site, page):
+    store_credentials(backups_site)
+    open_backups(page, backups_site)
+    assert page.locator("#credentials-banner").count() == 0
+
+
+def test_invalid_schedule_shows_field_errors_and_a_valid_one_shows_the_next_run(browser, backups_site, page):
+    open_backups(page, backups_site)
+    page.fill("#retentionDays", "0")
+    page.fill("#timeOfDay", "25:61")
+    page.click("#settings-save")
+    page.wait_for_selector("#retentionDays-error:not([hidden])")
+    assert "whole number from 1" in page.inner_text("#retentionDays-error")
+    assert "HH:MM" in page.inner_text("#timeOfDay-error")
+    assert page.get_attribute("#retentionDays", "aria-invalid") == "true"
+    assert page.locator("#settings-error").is_visible()
+    assert page.evaluate("document.activeElement.id") in ("timeOfDay", "retentionDays")
+    screenshot(page, "backups-settings-invalid")
+
+    page.select_option("#frequency", "weekly")
+    assert page.locator("#day-field").is_visible()
+    page.select_option("#dayOfWeek", "2")  # Wednesday
+    page.fill("#timeOfDay", "03:30")
+    page.fill("#retentionDays", "")
+    page.fill("#retentionCount", "14")
+    page.click("#settings-save")
+    page.wait_for_selector("#notice:has-text('Schedule saved')")
+    assert page.locator("#retentionDays-error").is_hidden() and page.locator("#settings-error").is_hidden()
+    next_run = datetime.fromisoformat(page.get_attribute("#next-run time", "datetime").replace("Z", "+00:00"))
+    assert (next_run.weekday(), next_run.hour, next_run.minute) == (2, 3, 30)
+    assert next_run > datetime.now(timezone.utc)
+    assert "03:30 UTC" in page.inner_text("#next-run")
+    screenshot(page, "backups-settings-saved")
+
+    open_backups(page, backups_site)  # stored: a reload shows the saved schedule
+    assert page.input_value("#frequency") == "weekly" and page.input_value("#retentionCount") == "14"
+    assert page.input_value("#retentionDays") == ""
+
+
+def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(browser, backups_site, page, tmp_path):
+    from app.backups import queue
+    from app.backups.runner import execute_run
+    from app.models import utcnow
+
+    site = backups_site
+    store_credentials(site)
+    add_history(site, 8)
+    site.xray.set_faults(latency_ms=40)  # slow enough to watch the run progress
+    open_backups(page, site)
+
+    page.click("#backup-now")
+    page.wait_for_selector("tr.xb-run[data-status=queued]")
+    run_id = page.get_attribute("tr.xb-run >> nth=0", "data-run-id")
+    assert "queued" in page.inner_text("#notice").lower()
+    screenshot(page, "backups-queued")
+
+    with site.app.app_context():  # a worker claims it, as the pool would
+        claimed = queue.claim_next("browser-test-worker", utcnow(), 120)
+        assert claimed.id == run_id
+    page.wait_for_selector(f'tr[data-run-id="{run_id}"][data-status=running]')
+    assert page.locator(f'tr[data-run-id="{run_id}"] .xb-progress').is_visible()
+
+    page.click("#backup-now")  # a second one while this one runs
+    page.wait_for_selector("#page-error:not([hidden])")
+    assert "already in progress" in page.inner_text("#page-error-title")
+    assert page.locator("tr.xb-run").count() == 9  # no second run appeared
+    screenshot(page, "backups-conflict")
+
+    def work():
+        with site.app.app_context():
+            execute_run(run_id)
+
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    page.wait_for_function(
+        "id => { const p = document.querySelector(`tr[data-run-id='${id}'] .xb-progress-text`);"
+        " return p && /items so far/.test(p.textContent); }", arg=run_id, timeout=60000)
+    screenshot(page, "backups-running")
+    worker.join(120)
+    page.wait_for_selector(f'tr[data-run-id="{run_id}"][data-status=succeeded]', timeout=30000)
+    row = page.locator(f'tr[data-run-id="{run_id}"]')
+    assert "tests" in row.inner_text() and row.locator(".xb-run-size").inner_text() != "—"
+    assert "succeeded" in page.inner_text("#notice").lower()
+    assert page.locator("#chart svg").first.locator("rect.xb-chart-bar").count() == 9  # the new snapshot joined
+    page.locator("#page-error").evaluate("e => e.hidden = true")
+    screenshot(page, "backups-succeeded")
+    docs = ROOT / "docs" / "screenshots"
+    docs.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(docs / "backups.png"), full_page=True)
+
+    with page.expect_download() as info:
+        row.locator("[data-download]").click()
+    download = info.value
+    assert re.fullmatch(r"xray-backup-127-0-0-1-\d{4}-\d\d-\d\d-\d{4}\.zip", download.suggested_filename)
+    assert "jwt" not in download.url
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+    archive = zipfile.ZipFile(io.BytesIO(saved.read_bytes()))
+    manifest = json.loads(archive.read("manifest.json"))
+    assert manifest["format"] == "xray-backup/1" and manifest["runId"] == run_id
+    for entity in manifest["entities"].values():
+        assert entity["file"] in archive.namelist()
+    again = page.request.get(download.url)
+    assert again.status == 410  # single use
+    assert page.js_errors == []
+
+
+def test_history_pages_through_older_runs(browser, backups_site, page):
+    for i in range(13):
+        add_run(backups_site, hours_ago=13 - i)
+    open_backups(page, backups_site)
+    assert page.locator("tr.xb-run").count() == 10
+    assert page.inner_text("#runs-range") == "Runs 1–10 of 13"
+    page.click("#runs-older")
+    page.wait_for_selector("#runs-range:has-text('Runs 11–13 of 13')")
+    assert page.locator("tr.xb-run").count() == 3 and page.is_disabled("#runs-older")
+    page.click("#runs-newer")
+    page.wait_for_selector("#runs-range:has-text('Runs 1–10 of 13')")
+
+
+def test_the_page_works_at_320_pixels(browser, backups_site):
+    add_history(backups_site, 5)
+    add_run(backups_site, status="failed", hours_ago=0.2, message="Xray could not be reached after 6 attempts.")
+    context, page = make_page(browser, backups_site, width=320, height=800)
+    try:
+        open_backups(page, backups_site)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 320
+        assert page.locator("tr.xb-run").first.is_visible()
+        assert page.locator("#backup-now").is_visible() and page.locator("#settings-save").is_visible()
+        screenshot(page, "backups-narrow")
+    finally:
+        context.close()
+
+
+def test_keyboard_users_reach_every_control_in_order(browser, backups_site, page):
+    add_run(backups_site)
+    open_backups(page, backups_site)
+    seen = []
+    for _ in range(40):
+        page.keyboard.press("Tab")
+        seen.append(page.evaluate("document.activeElement.id || document.activeElement.getAttribute('data-download') "
+                                  "&& 'download' || document.activeElement.tagName"))
+    order = [s for s in ["backup-now", "credentials-link", "enabled", "frequency", "timeOfDay", "retentionDays",
+                         "retentionCount", "settings-save", "download"] if s in seen]
+    assert order == ["backup-now", "credentials-link", "enabled", "frequency", "timeOfDay", "retentionDays",
+                     "retentionCount", "settings-save", "download"]
+    assert [seen.index(s) for s in order] == sorted(seen.index(s) for s in order)
+    labels = page.evaluate("""[...document.querySelectorAll('input, select')].filter(e => !e.closest('[hidden]'))
+        .map(e => !!(e.labels && e.labels.length))""")
+    assert all(labels)
+
