@@ -1,0 +1,1 @@
+"""The Xray Cloud client: authentication, GraphQL, downloads, retries, pacing, regions, verification."""
