@@ -368,6 +368,7 @@
       if (button.disabled) return;
       XB.clearFieldErrors(form);
       $("settings-error").hidden = true;
+      $("settings-saved").textContent = "";
       var weekly = frequency.value === "weekly";
       var body = {
         enabled: $("enabled").checked,
@@ -382,10 +383,17 @@
       XB.api.put("/api/backup-settings", body).then(function (saved) {
         state.settings = saved;
         nextRunText(saved);
-        announce(saved.enabled && saved.nextRunAt ? "Schedule saved. Next backup: " + formatTime(saved.nextRunAt) + "."
-          : "Schedule saved. Scheduled backups are off.");
+        $("settings-saved").textContent = saved.enabled && saved.nextRunAt
+          ? "Schedule saved. Next backup: " + formatTime(saved.nextRunAt) + "."
+          : "Schedule saved. Scheduled backups are off.";
+        XB.resize();
       }, function (err) {
-        var first = err.fields ? XB.showFieldErrors(form, err.fields) : null;
+        var fields = {};
+        Object.keys(err.fields || {}).forEach(function (name) {
+          // The API speaks JSON ("or null"); on the form that is an empty box.
+          fields[name] = String(err.fields[name]).replace(/,? or null\.$/, ", or leave the box empty.");
+        });
+        var first = err.fields ? XB.showFieldErrors(form, fields) : null;
         $("settings-error-text").textContent = err.message || "The schedule could not be saved.";
         $("settings-error").hidden = false;
         (first || $("settings-error")).focus();

@@ -157,7 +157,7 @@ def test_invalid_schedule_shows_field_errors_and_a_valid_one_shows_the_next_run(
     page.fill("#retentionDays", "")
     page.fill("#retentionCount", "14")
     page.click("#settings-save")
-    page.wait_for_selector("#notice:has-text('Schedule saved')")
+    page.wait_for_selector("#settings-saved:has-text('Schedule saved')")
     assert page.locator("#retentionDays-error").is_hidden() and page.locator("#settings-error").is_hidden()
     next_run = datetime.fromisoformat(page.get_attribute("#next-run time", "datetime").replace("Z", "+00:00"))
     assert (next_run.weekday(), next_run.hour, next_run.minute) == (2, 3, 30)
