@@ -1,0 +1,134 @@
+"""Per-tenant data keys on SQLite and PostgreSQL: created once, wrapped, bound to the tenant, shreddable."""
+from __future__ import annotations
+
+import base64
+import threading
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import func, select
+
+from app.backups import datakeys
+from app.backups.datakeys import data_key_for, has_data_key, shred
+from app.backups.storage import SnapshotIntegrityError
+from app.backups.storage_file import FileSnapshotStore
+from app.crypto import DecryptionError
+from app.extensions import db
+from app.models import Tenant, TenantDataKey
+from app.secrets import open_bytes
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+
+
+def add_tenant(app, client_key: str) -> int:
+    with app.app_context():
+        tenant = Tenant(client_key=client_key, shared_secret_enc="sealed", base_url="https://acme.atlassian.net",
+                        installed_at=NOW, updated_at=NOW)
+        db.session.add(tenant)
+        db.session.commit()
+        return tenant.id
+
+
+def tenant(tenant_id: int) -> Tenant:
+    return db.session.get(Tenant, tenant_id)
+
+
+def key_rows(tenant_id: int) -> list[TenantDataKey]:
+    return db.session.scalars(select(TenantDataKey).where(TenantDataKey.tenant_id == tenant_id)).all()
+
+
+def test_a_data_key_is_created_once_and_stored_only_wrapped(db_app):
+    tid = add_tenant(db_app, "jira:acme")
+    with db_app.app_context():
+        assert not has_data_key(tenant(tid))
+        key = data_key_for(tenant(tid), NOW)
+        assert len(key) == 32
+        assert data_key_for(tenant(tid), NOW) == key
+        (row,) = key_rows(tid)
+        assert row.created_at == NOW
+        for text in (key.hex(), base64.b64encode(key).decode(), base64.urlsafe_b64encode(key).decode().rstrip("=")):
+            assert text not in row.wrapped_key
+        assert open_bytes("jira:acme", "snapshot_data_key", row.wrapped_key) == key
+
+
+def test_the_key_survives_a_rolled_back_caller(db_app):
+    """Creating the key commits it: a snapshot encrypted with it must never outlive its key."""
+    tid = add_tenant(db_app, "jira:acme")
+    with db_app.app_context():
+        key = data_key_for(tenant(tid), NOW)
+        db.session.rollback()
+    with db_app.app_context():
+        assert data_key_for(tenant(tid), NOW) == key
+
+
+def test_each_tenant_has_its_own_key_and_a_wrapped_key_cannot_be_moved(db_app):
+    acme, globex = add_tenant(db_app, "jira:acme"), add_tenant(db_app, "jira:globex")
+    with db_app.app_context():
+        assert data_key_for(tenant(acme), NOW) != data_key_for(tenant(globex), NOW)
+        (acme_row,) = key_rows(acme)
+        (globex_row,) = key_rows(globex)
+        globex_row.wrapped_key = acme_row.wrapped_key  # a database-level copy to the other tenant
+        db.session.commit()
+        with pytest.raises(DecryptionError):
+            data_key_for(tenant(globex), NOW)
+
+
+def test_shredding_the_key_makes_published_snapshots_unreadable(db_app, tmp_path):
+    tid = add_tenant(db_app, "jira:acme")
+    folder = tmp_path / "snap"
+    folder.mkdir()
+    (folder / "manifest.json").write_text("{}")
+    store = FileSnapshotStore(tmp_path / "store")
+    with db_app.app_context():
+        old_key = data_key_for(tenant(tid), NOW)
+        snapshot = store.publish("jira:acme", "run1", folder, old_key)
+        assert shred(tenant(tid)) is True
+        assert key_rows(tid) == [] and not has_data_key(tenant(tid))
+        assert shred(tenant(tid)) is False
+        new_key = data_key_for(tenant(tid), NOW)  # a later backup starts a new key
+        assert new_key != old_key
+        with pytest.raises(SnapshotIntegrityError, match="data key"):
+            [b"".join(chunks) for _, chunks in store.iter_files(snapshot, new_key)]
+
+
+def test_a_creator_that_lost_the_race_uses_the_winners_key(db_app, monkeypatch):
+    tid = add_tenant(db_app, "jira:acme")
+    with db_app.app_context():
+        winner = data_key_for(tenant(tid), NOW)  # "the other process" inserted first
+    real_stored = datakeys._stored
+    reads = []
+
+    def stale_first_read(t):
+        reads.append(t.id)
+        return None if len(reads) == 1 else real_stored(t)  # our first read predates the other's insert
+
+    monkeypatch.setattr(datakeys, "_stored", stale_first_read)
+    with db_app.app_context():
+        assert data_key_for(tenant(tid), NOW) == winner
+        assert len(key_rows(tid)) == 1
+    assert len(reads) == 2
+
+
+def test_many_concurrent_creators_end_with_one_key(db_app):
+    tid = add_tenant(db_app, "jira:acme")
+    workers = 6
+    barrier, keys, errors = threading.Barrier(workers), [], []
+
+    def create():
+        with db_app.app_context():
+            try:
+                t = tenant(tid)
+                barrier.wait(10)
+                keys.append(data_key_for(t, NOW))
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=create) for _ in range(workers)]
+    [t.start() for t in threads]
+    [t.join(60) for t in threads]
+    assert errors == []
+    assert len(keys) == workers and len(set(keys)) == 1
+    with db_app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(TenantDataKey)) == 1
