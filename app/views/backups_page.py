@@ -55,8 +55,9 @@ def backups_page():
         chart=chart_points(tenant),
         credentials_configured=credentials_configured(tenant),
         credentials_href=credentials_page_href(tenant.base_url, app_config().app_key),
+        # tojson sorts object keys: orders travel as lists.
         labels={"frequency": FREQUENCY_LABELS, "days": DAY_LABELS, "entities": ENTITY_LABELS,
-                "status": STATUS_LOZENGES},
+                "entityOrder": list(ENTITY_LABELS), "status": STATUS_LOZENGES},
         fmt=Formatters(now),
     )
 

@@ -82,7 +82,7 @@
 
   function counts(map) {
     if (!map) return [];
-    var known = Object.keys(labels.entities).filter(function (k) { return k in map; });
+    var known = (labels.entityOrder || Object.keys(labels.entities)).filter(function (k) { return k in map; });
     var other = Object.keys(map).filter(function (k) { return !(k in labels.entities); }).sort();
     return known.concat(other).map(function (name) { return group(map[name]) + " " + entityLabel(name); });
   }

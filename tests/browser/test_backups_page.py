@@ -212,7 +212,9 @@ def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(bro
     worker.join(120)
     page.wait_for_selector(f'tr[data-run-id="{run_id}"][data-status=succeeded]', timeout=30000)
     row = page.locator(f'tr[data-run-id="{run_id}"]')
-    assert "tests" in row.inner_text() and row.locator(".xb-run-size").inner_text() != "—"
+    assert row.locator(".xb-run-size").inner_text() != "—"
+    shown = [re.sub(r"^[\d,]+ ", "", item) for item in row.locator(".xb-counts li").all_inner_texts()]
+    assert shown[:2] == ["tests", "preconditions"]  # the same order as the server renders
     assert "succeeded" in page.inner_text("#notice").lower()
     assert page.locator("#chart svg").first.locator("rect.xb-chart-bar").count() == 9  # the new snapshot joined
     page.locator("#page-error").evaluate("e => e.hidden = true")
