@@ -199,6 +199,15 @@ def _connected_text(tests_visible: int | None) -> str:
     return f"connected ({tests_visible} test{'' if tests_visible == 1 else 's'} visible)"
 
 
+def _rejection(result) -> tuple[str, dict[str, str]]:
+    """The message and fields for a rejected pair: a wrong key, or a key whose data lives in another region."""
+    from .xray.verify import REGION_HINT
+
+    if result.message == REGION_HINT:
+        return REGION_HINT, {"region": REGION_HINT}
+    return REJECTED_MESSAGE, {"clientId": REJECTED_MESSAGE, "clientSecret": REJECTED_MESSAGE}
+
+
 def save_credentials(
     tenant: Tenant,
     account_id: str | None,
@@ -223,10 +232,8 @@ def save_credentials(
     if result.status == "rejected":
         _audit(tenant, account_id, "save_failed", "Xray rejected them; nothing stored", now)
         db.session.commit()
-        raise ValidationFailed(
-            REJECTED_MESSAGE,
-            {"clientId": REJECTED_MESSAGE, "clientSecret": REJECTED_MESSAGE},
-        )
+        message, fields = _rejection(result)
+        raise ValidationFailed(message, fields)
     if result.status != "connected" and not data.store_unverified:
         _audit(tenant, account_id, "save_failed", "Xray unreachable; nothing stored", now)
         db.session.commit()
@@ -279,9 +286,10 @@ def verify_stored(
         message = "Connected to Xray." if n is None else f"Connected to Xray: {n} test{'' if n == 1 else 's'} visible."
         outcome, ok = _connected_text(n), True
     elif result.status == "rejected":
-        row.status, row.status_message = "rejected", REJECTED_MESSAGE
+        message = _rejection(result)[0]
+        row.status, row.status_message = "rejected", message
         row.tests_visible, row.verified_at = None, now
-        message, outcome, ok = REJECTED_MESSAGE, "rejected by Xray", False
+        outcome, ok = "rejected by Xray", False
     else:
         # A failed check says nothing about the pair: keep the last known verification time.
         row.status, row.status_message = "unverified", "Not verified: Xray was unreachable at the last test."
