@@ -10,7 +10,8 @@ Faults (``XraySimulator.set_faults(**faults)`` or ``POST /_sim/faults`` with the
 - ``latency_ms``: delay every API request.
 - ``error_every`` (with ``error_status``, default 502): every Nth API request answers that status.
 - ``reset_every``: every Nth API request has its connection reset (TCP RST, no response).
-- ``truncate_every``: every Nth API request answers 200 with the first half of its JSON body.
+- ``truncate_every``: every Nth API request answers 200 with the first half of its JSON body
+  (a download sends half of the announced bytes, then the connection drops).
 - ``throttle_body_every``: every Nth API request answers 200 with Xray's throttling body.
 - ``too_many_every``: every Nth API request answers 429.
 - ``revoke_every``: before every Nth API request all issued tokens are revoked (expiry mid-run).
@@ -342,7 +343,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._too_many(wait, faults)
         if kind == "graphql":
             return self._graphql(body, region, fault)
-        return self._attachment(att_id, region, faults)
+        return self._attachment(att_id, region, faults, fault)
 
     def _authenticate(self, body: bytes, faults: dict, fault: str | None) -> None:
         sim = self.sim
@@ -389,11 +390,20 @@ class _Handler(BaseHTTPRequestHandler):
             raw = raw[: len(raw) // 2]
         self._send(outcome.status, raw)
 
-    def _attachment(self, att_id: str, region: str, faults: dict) -> None:
+    def _attachment(self, att_id: str, region: str, faults: dict, fault: str | None) -> None:
         sim = self.sim
         meta = sim.dataset.attachments.get(att_id)
         if meta is None or meta["storedInJira"]:
             return self._send(404, {"error": "Attachment not found"})
+        if fault == "truncate":  # the connection drops halfway through the announced body
+            data = sim.dataset.attachment_bytes(att_id)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data[: len(data) // 2])
+            self.wfile.flush()
+            return self._reset()
         if faults.get("redirect_attachments"):
             expires = int(time.time()) + 300
             sig = sim._blob_signature(att_id, expires)
