@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -27,6 +29,9 @@ MARKER = "COMPLETE"
 STORE_FORMAT = "xray-backup-store/1"
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SNAPSHOT_KEY = re.compile(r"^tenants/([0-9a-f]{32})/([A-Za-z0-9_-]{1,64})$")
+
+_STORES: dict[tuple, "SnapshotStore"] = {}
+_STORES_LOCK = threading.Lock()
 
 Progress = Callable[[str, int], None]  # (relative path just stored, its plaintext bytes)
 
@@ -233,7 +238,15 @@ def open_store(config) -> SnapshotStore:
     if parts.scheme == "s3":
         from .storage_s3 import S3SnapshotStore
 
-        return S3SnapshotStore(parts.netloc, parts.path.strip("/"), endpoint_url=config.s3_endpoint_url)
+        # boto3 clients are thread-safe but slow to build: one per process and storage location.
+        cache_key = (os.getpid(), url, config.s3_endpoint_url)
+        with _STORES_LOCK:
+            store = _STORES.get(cache_key)
+            if store is None:
+                store = _STORES[cache_key] = S3SnapshotStore(
+                    parts.netloc, parts.path.strip("/"), endpoint_url=config.s3_endpoint_url
+                )
+        return store
     raise StorageError(f"BACKUP_STORAGE_URL must be file:///path or s3://bucket/prefix, got {parts.scheme}://")
 
 

@@ -226,10 +226,21 @@ class FileSnapshotStore(SnapshotStore):
             for parent in [tenants, *(d for d in tenants.iterdir() if d.is_dir() and not d.name.startswith("."))]:
                 for entry in list(parent.iterdir()):
                     if self._is_leftover(parent, entry, older_than):
-                        shutil.rmtree(entry, ignore_errors=True)
+                        self._remove_leftover(entry)
                         removed += 1
                         logger.info("removed incomplete snapshot data %s", entry.relative_to(self.root))
         return removed
+
+    def _remove_leftover(self, entry: Path) -> None:
+        if entry.name.startswith(_TRASH):
+            shutil.rmtree(entry, ignore_errors=True)
+            return
+        # Rename before removing: a very slow publisher renaming this same folder into place either wins the race
+        # (and its snapshot stays whole) or finds its folder gone (and fails); rmtree alone could gut its snapshot.
+        try:
+            self._discard(entry, f"{_TRASH}{entry.name.lstrip('.')}-{secrets.token_hex(6)}")
+        except FileNotFoundError:
+            pass
 
     @staticmethod
     def _is_leftover(parent: Path, entry: Path, older_than: datetime) -> bool:
