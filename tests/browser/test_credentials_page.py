@@ -1,0 +1,241 @@
+"""The Xray Credentials page in headless Chromium against the running app, fake Jira and Xray simulator."""
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from app.credentials import REJECTED_MESSAGE
+from browser_helpers import make_page, screenshot
+
+pytestmark = pytest.mark.browser
+
+PAGE = "/pages/xray-credentials"
+
+
+def open_page(page, site):
+    page.goto(site.page_url(PAGE))
+    expect(page.locator("#page-title")).to_have_text("Xray Credentials")
+    return page
+
+
+def store_good_pair(site, region="global"):
+    """Store the simulator's good pair through the API, as an earlier visit would have."""
+    from connect_helpers import ApiClient
+
+    client_id, secret = site.valid_pair
+    api = ApiClient(site.app.test_client(), site.tenant)
+    response = api.put("/api/xray-credentials", json={"clientId": client_id, "clientSecret": secret, "region": region})
+    assert response.status_code == 200, response.get_json()
+
+
+def secret_in_dom(page, secret) -> bool:
+    return page.evaluate(
+        """(secret) => document.documentElement.outerHTML.includes(secret)
+             || Array.from(document.querySelectorAll('input, textarea, select')).some(e => e.value.includes(secret))
+             || JSON.stringify(Object.assign({}, localStorage, sessionStorage)).includes(secret)""",
+        secret,
+    )
+
+
+def test_enter_validate_reject_connect_and_remove(page, site):
+    client_id, secret = site.valid_pair
+    open_page(page, site)
+    expect(page.locator("#not-configured")).to_be_visible()
+    expect(page.locator("#cred-form")).to_be_visible()
+    expect(page.locator("#edit-button")).to_be_hidden()
+    expect(page.locator("#audit-empty")).to_be_visible()
+    screenshot(page, "01-not-configured")
+
+    # Validation: both required; the server's field errors appear inline and are announced.
+    page.click("#save-button")
+    expect(page.locator("#clientId-error")).to_have_text("Client ID is required.")
+    expect(page.locator("#clientSecret-error")).to_have_text("Client secret is required.")
+    expect(page.locator("#clientId")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#clientSecret")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#form-error")).to_be_visible()
+    expect(page.locator("#form-error")).to_have_attribute("role", "alert")
+    expect(page.locator("#clientId")).to_be_focused()
+    assert "clientId-error" in page.get_attribute("#clientId", "aria-describedby")
+    page.fill("#clientId", "x" * 300)
+    page.fill("#clientSecret", "short")
+    page.click("#save-button")
+    expect(page.locator("#clientId-error")).to_have_text("Client ID must be at most 256 characters.")
+    expect(page.locator("#clientSecret-error")).to_be_hidden()
+    screenshot(page, "02-validation-errors")
+
+    # Wrong secret: the simulator answers 401; nothing stored.
+    page.fill("#clientId", client_id)
+    page.fill("#clientSecret", "not-the-secret")
+    page.click("#save-button")
+    expect(page.locator("#form-error-title")).to_have_text("Xray rejected these credentials")
+    expect(page.locator("#form-error-text")).to_have_text(REJECTED_MESSAGE)
+    expect(page.locator("#clientSecret")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#audit-list li").first).to_contain_text("nothing stored")
+    screenshot(page, "03-rejected")
+
+    # The right secret, submitted with Enter.
+    page.fill("#clientSecret", secret)
+    page.press("#clientSecret", "Enter")
+    expect(page.locator("#read-view")).to_be_visible()
+    expect(page.locator("#cred-form")).to_be_hidden()
+    expect(page.locator("#view-client-id")).to_have_text(client_id)
+    tests = len(site.xray.dataset.tests)
+    expect(page.locator("#view-status-text")).to_have_text(f"Connected — {tests} tests visible, verified just now")
+    expect(page.locator("#view-status-lozenge")).to_have_text("Connected")
+    expect(page.locator("#view-secret-note")).to_contain_text("by you")
+    expect(page.locator("#notice")).to_contain_text("Xray credentials saved")
+    expect(page.locator("#edit-button")).to_be_focused()
+    expect(page.locator("#audit-list li").first).to_contain_text("Saved")
+    assert not secret_in_dom(page, secret)
+    screenshot(page, "04-connected")
+
+    # A reload renders the same state on the server.
+    open_page(page, site)
+    expect(page.locator("#view-status-text")).to_have_text(f"Connected — {tests} tests visible, verified just now")
+    assert not secret_in_dom(page, secret)
+    assert page.evaluate("window.__apStandin.resize") > 0
+
+    # Test connection re-verifies the stored pair.
+    page.click("#test-button")
+    expect(page.locator("#notice")).to_contain_text(f"Connected to Xray: {tests} tests visible.")
+    expect(page.locator("#audit-list li").first).to_contain_text("Tested")
+
+    # Remove, with a confirmation that can be declined.
+    page.click("#remove-button")
+    expect(page.locator("#remove-confirm")).to_be_visible()
+    expect(page.locator("#remove-cancel-button")).to_be_focused()
+    screenshot(page, "05-remove-confirmation")
+    page.click("#remove-cancel-button")
+    expect(page.locator("#remove-confirm")).to_be_hidden()
+    expect(page.locator("#view-client-id")).to_have_text(client_id)
+    page.click("#remove-button")
+    page.click("#remove-confirm-button")
+    expect(page.locator("#notice")).to_contain_text("Xray credentials removed")
+    expect(page.locator("#cred-form")).to_be_visible()
+    expect(page.locator("#not-configured")).to_be_visible()
+    expect(page.locator("#clientId")).to_have_value("")
+    expect(page.locator("#audit-list li").first).to_contain_text("Removed")
+    screenshot(page, "06-removed")
+    assert page.js_errors == []
+
+
+def test_edit_changes_the_region_keeping_the_stored_secret(page, site):
+    client_id, secret = site.valid_pair
+    store_good_pair(site)
+    open_page(page, site)
+    expect(page.locator("#view-region")).to_have_text("Global")
+    page.click("#edit-button")
+    expect(page.locator("#clientId")).to_be_focused()
+    expect(page.locator("#clientId")).to_have_value(client_id)
+    expect(page.locator("#clientSecret")).to_have_value("")
+    expect(page.locator("#clientSecret-help")).to_contain_text("Leave this empty to keep it")
+    expect(page.locator("#region")).to_have_value("global")
+    screenshot(page, "07-edit")
+
+    # Cancel returns to the read view unchanged; Escape does too.
+    page.click("#cancel-button")
+    expect(page.locator("#read-view")).to_be_visible()
+    expect(page.locator("#edit-button")).to_be_focused()
+    page.click("#edit-button")
+    page.press("#clientId", "Escape")
+    expect(page.locator("#read-view")).to_be_visible()
+
+    page.click("#edit-button")
+    page.select_option("#region", "eu")
+    page.click("#save-button")
+    expect(page.locator("#view-region")).to_have_text("EU")
+    expect(page.locator("#view-status-lozenge")).to_have_text("Connected")
+    expect(page.locator("#audit-list li").first).to_contain_text("secret kept")
+    assert not secret_in_dom(page, secret)
+
+
+def test_save_is_disabled_while_the_request_is_in_flight(page, site):
+    client_id, secret = site.valid_pair
+    held = []
+    page.route(re.compile(r".*/api/xray-credentials$"), lambda route: held.append(route))
+    open_page(page, site)
+    page.fill("#clientId", client_id)
+    page.fill("#clientSecret", secret)
+    page.click("#save-button")
+    expect(page.locator("#save-button")).to_be_disabled()
+    expect(page.locator("#save-spinner")).to_be_visible()
+    expect(page.locator("#cred-form")).to_have_attribute("aria-busy", "true")
+    screenshot(page, "08-saving")
+    # A second Enter while in flight sends nothing more.
+    page.press("#clientSecret", "Enter")
+    page.wait_for_timeout(200)
+    assert len(held) == 1
+    held[0].continue_()
+    expect(page.locator("#view-status-lozenge")).to_have_text("Connected")
+    expect(page.locator("#save-button")).to_be_enabled()
+
+
+def test_unreachable_xray_offers_to_store_them_as_not_verified(page, site):
+    client_id, secret = site.valid_pair
+    open_page(page, site)
+    site.xray.set_faults(error_every=1, error_status=503, fault_targets=["authenticate", "graphql"])
+    try:
+        page.fill("#clientId", client_id)
+        page.fill("#clientSecret", secret)
+        page.click("#save-button")
+        expect(page.locator("#form-error-title")).to_have_text("Xray could not be reached", timeout=60000)
+        expect(page.locator("#store-unverified-button")).to_be_visible()
+        screenshot(page, "09-xray-unreachable")
+        page.click("#store-unverified-button")
+        expect(page.locator("#view-status-text")).to_have_text("Not verified: Xray unreachable", timeout=60000)
+        expect(page.locator("#view-status-lozenge")).to_have_text("Not verified")
+        screenshot(page, "10-stored-not-verified")
+    finally:
+        site.xray.clear_faults()
+    page.click("#test-button")
+    expect(page.locator("#view-status-lozenge")).to_have_text("Connected")
+
+
+def test_a_script_as_client_id_renders_as_text(page, site):
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    site.xray.add_client(payload, "xss-pair-secret")
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    open_page(page, site)
+    page.fill("#clientId", payload)
+    page.fill("#clientSecret", "xss-pair-secret")
+    page.click("#save-button")
+    expect(page.locator("#view-client-id")).to_have_text(payload)
+    open_page(page, site)  # and as the server renders it
+    expect(page.locator("#view-client-id")).to_have_text(payload)
+    page.click("#edit-button")
+    expect(page.locator("#clientId")).to_have_value(payload)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("img[src=x]").count() == 0 and dialogs == []
+    screenshot(page, "11-xss-as-text")
+
+
+def test_keyboard_order_follows_the_form(page, site):
+    open_page(page, site)
+    page.focus("#clientId")
+    order = []
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id"))
+    assert order == ["clientSecret", "region", "save-button"]
+    for field in ("clientId", "clientSecret", "region"):
+        assert page.locator(f"label[for={field}]").count() == 1
+
+
+@pytest.mark.parametrize("width", [320, 1440])
+def test_the_page_fits_narrow_and_wide_frames(browser, site, width):
+    store_good_pair(site)
+    context, page = make_page(browser, site, width=width, height=800)
+    try:
+        open_page(page, site)
+        overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+        assert overflow <= 0
+        edit = page.locator("#edit-button").bounding_box()
+        title = page.locator("#page-title").bounding_box()
+        if width > 400:  # Edit sits in the top-right corner, level with the title
+            assert edit["x"] > title["x"] + title["width"] and abs(edit["y"] - title["y"]) < 12
+        screenshot(page, f"12-width-{width}")
+    finally:
+        context.close()
