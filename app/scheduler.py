@@ -121,6 +121,7 @@ def init_scheduler(app: Flask) -> BackupService | None:
     workers = int(os.environ.get("BACKUP_WORKERS") or DEFAULT_WORKERS)
     service = start_service(app, workers=workers)
     app.extensions[EXTENSION] = service
+    app.extensions["backup_worker_pool"] = service.pool  # "Back up now" wakes it (app/views/backups.py)
     return service
 
 

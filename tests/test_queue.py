@@ -187,6 +187,7 @@ def test_an_expired_lease_is_taken_over_and_the_old_worker_loses_it(db_app):
     assert call(db_app, queue.claim_next, "w2", later, LEASE) == run_id
     run = get_run(db_app, run_id)
     assert (run.worker_id, run.attempts) == ("w2", 2)
+    assert "took the backup over" in run.message
     assert not call(db_app, queue.heartbeat, run_id, "w1", later, LEASE)
     assert not call(db_app, queue.finish, run_id, "w1", later, "succeeded")
     assert call(db_app, queue.finish, run_id, "w2", later, "succeeded")

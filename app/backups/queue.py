@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, case, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..errors import Conflict
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 ENQUEUE_BATCH = 200
+TAKEN_OVER = "The previous attempt's worker stopped responding; another worker took the backup over."
 
 
 class RunAlreadyActive(Conflict):
@@ -117,6 +118,10 @@ def claim_next(
         heartbeat_at=now,
         lease_expires_at=now + timedelta(seconds=lease_seconds),
         attempts=BackupRun.attempts + 1,
+        message=case(
+            (BackupRun.status == "running", literal(TAKEN_OVER)),
+            else_=BackupRun.message,
+        ),
     )
     if _is_postgresql():
         run_id = db.session.scalar(candidates.with_for_update(skip_locked=True, of=BackupRun))
