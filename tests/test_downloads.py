@@ -269,6 +269,7 @@ def test_a_link_downloads_the_decrypted_zip_once(app, api, client, tenant):
     run_id, tests_file = publish_snapshot(app, tenant)
     url = api.post(f"/api/backups/{run_id}/download-link").get_json()["url"]
     path = url.removeprefix("https://xray-backup.example.test")
+    assert client.head(path).status_code == 200  # a probe does not use the link up
     response = client.get(path)  # no Authorization header, no jwt: the token alone
     assert response.status_code == 200, response.get_data(as_text=True)[:300]
     assert response.mimetype == "application/zip"
@@ -281,6 +282,7 @@ def test_a_link_downloads_the_decrypted_zip_once(app, api, client, tenant):
     assert json.loads(archive.read("manifest.json"))["runId"] == run_id
     assert archive.read("tests.jsonl.gz") == tests_file
     assert archive.read("attachments/att-1") == b"\x89PNG evidence"
+    assert client.head(path).status_code == 410
     again = client.get(path, headers={"Accept": "text/html"})
     assert again.status_code == 410 and "already used" in again.get_data(as_text=True)
 

@@ -20,6 +20,7 @@ TOKEN_BYTES = 32  # 256 bits; the database only ever sees the token's sha256
 KEEP_SPENT_LINKS = timedelta(days=1)
 _TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{20,100}$")
 _SITE_SUFFIXES = (".atlassian.net", ".jira.com", ".jira-dev.com")
+_GET_A_NEW_ONE = "go back to the Backups page and click Download again."
 
 
 class LinkGone(AppError):
@@ -57,7 +58,9 @@ def issue_link(tenant: Tenant, run_id: str, *, now: datetime, rng=secrets.token_
     )
     token = rng(TOKEN_BYTES)
     expires_at = now + LINK_TTL
-    db.session.add(DownloadLink(token_hash=hash_token(token), run_id=run.id, tenant_id=tenant.id, expires_at=expires_at))
+    db.session.add(
+        DownloadLink(token_hash=hash_token(token), run_id=run.id, tenant_id=tenant.id, expires_at=expires_at)
+    )
     db.session.commit()
     return IssuedLink(token=token, expires_at=expires_at)
 
@@ -83,8 +86,8 @@ def consume_link(token: str, *, now: datetime) -> Download:
         raise NotFound("This download link does not exist.")
     if claimed.rowcount != 1:
         if link.used_at is not None:
-            raise LinkGone("This download link was already used. Each link works once: go back to the Backups page and click Download again.")
-        raise LinkGone("This download link has expired. Links work for 60 seconds: go back to the Backups page and click Download again.")
+            raise LinkGone(f"This download link was already used. Each link works once: {_GET_A_NEW_ONE}")
+        raise LinkGone(f"This download link has expired. Links work for 60 seconds: {_GET_A_NEW_ONE}")
     run = db.session.get(BackupRun, link.run_id)
     tenant = db.session.get(Tenant, link.tenant_id)
     if (
@@ -97,6 +100,16 @@ def consume_link(token: str, *, now: datetime) -> Download:
     ):
         raise LinkGone("This snapshot is no longer available (retention may have removed it).")
     return Download(run=run, tenant=tenant, filename=snapshot_filename(tenant, run))
+
+
+def check_link(token: str, *, now: datetime) -> None:
+    """Raise as `consume_link` would, without using the link up (for HEAD requests and link previews)."""
+    well_formed = isinstance(token, str) and _TOKEN_SHAPE.match(token)
+    link = db.session.get(DownloadLink, hash_token(token)) if well_formed else None
+    if link is None:
+        raise NotFound("This download link does not exist.")
+    if link.used_at is not None or link.expires_at <= now:
+        raise LinkGone("This download link has expired or was already used.")
 
 
 def release_link(token: str, *, used_at: datetime) -> None:

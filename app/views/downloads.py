@@ -7,7 +7,7 @@ from itertools import chain
 from flask import Blueprint, Response, g, jsonify, render_template, request
 
 from .. import app_config
-from ..backups.downloads import LinkGone, consume_link, issue_link, release_link
+from ..backups.downloads import LinkGone, check_link, consume_link, issue_link, release_link
 from ..connect.auth import public
 from ..errors import NotFound, ServiceUnavailable
 from ..models import utcnow
@@ -36,6 +36,12 @@ def create_download_link(run_id: str):
 def download_snapshot(token: str):
     """Stream the decrypted snapshot zip once; a used, expired or unknown link gets a page saying so."""
     now = utcnow()
+    if request.method == "HEAD":  # a preview or a probe must not use the link up
+        try:
+            check_link(token, now=now)
+        except (NotFound, LinkGone) as exc:
+            return _error_page(exc.status, exc.message)
+        return Response(status=200, mimetype="application/zip", headers=_PRIVATE_HEADERS)
     try:
         download = consume_link(token, now=now)
     except (NotFound, LinkGone) as exc:
