@@ -10,17 +10,9 @@ import pytest
 from app import create_app
 from app.config import load_config
 from app.crypto import generate_key
+from shared_data import SHARED, shared_file  # noqa: F401 - re-exported for tests
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def shared_file(*parts: str) -> Path:
-    """A file from ../shared, or skip the test saying why when the folder is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"{path} is absent: the shared reference folder is not beside this checkout")
-    return path
 
 
 @pytest.fixture(scope="session")

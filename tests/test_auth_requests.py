@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.connect.auth import is_public, request_qsh
 from app.extensions import db
 from app.models import Tenant, utcnow
-from conftest import shared_file
+from shared_data import shared_file
 from connect_helpers import context_token, page_url
 
 PUBLIC_ENDPOINTS = {
@@ -242,3 +242,52 @@ def test_tokens_never_reach_the_logs(probed, tenant, caplog):
     assert bad not in caplog.text and tenant.shared_secret not in caplog.text
     with probed.app_context():
         assert tenant.shared_secret not in db.session.scalars(select(Tenant)).one().shared_secret_enc
+
+
+# ---------------------------------------------------------------- the short-lived tenant cache
+
+
+def test_an_uninstall_in_this_process_takes_effect_at_once(probed, tenant):
+    from app.tenants import uninstall
+
+    assert _api(probed, context_token(tenant)).status_code == 200  # now cached
+    with probed.app_context():
+        uninstall(tenant.client_key, utcnow(), 30)
+    assert _api(probed, context_token(tenant)).status_code == 401
+
+
+def test_a_reinstall_by_another_process_is_honoured_at_once(probed, tenant):
+    from app.secrets import seal
+
+    assert _api(probed, context_token(tenant)).status_code == 200  # old secret cached
+    with probed.app_context():  # another worker stored the reinstall's new secret (no invalidation here)
+        row = db.session.get(Tenant, tenant.id)
+        row.shared_secret_enc = seal(tenant.client_key, "connect_shared_secret", "the-new-secret-after-reinstall-000")
+        db.session.commit()
+    tenant.shared_secret = "the-new-secret-after-reinstall-000"
+    assert _api(probed, context_token(tenant)).status_code == 200
+    tenant.shared_secret = tenant.fake_jira.shared_secret
+    assert _api(probed, context_token(tenant)).status_code == 401
+
+
+def test_an_uninstall_by_another_process_is_seen_when_the_cache_entry_expires(probed, tenant):
+    from app.connect.auth import tenant_cache
+
+    clock = [0.0]
+    cache = tenant_cache(probed)
+    cache._clock = lambda: clock[0]
+    assert _api(probed, context_token(tenant)).status_code == 200
+    with probed.app_context():
+        db.session.get(Tenant, tenant.id).installed = False
+        db.session.commit()
+    clock[0] = cache.ttl + 0.1
+    assert _api(probed, context_token(tenant)).status_code == 401
+    assert cache.ttl <= 5
+
+
+def test_a_cached_tenant_is_a_usable_session_object(probed, tenant):
+    probed.view_functions["api_probe"] = lambda: {"tenant": g.tenant.client_key, "id": g.tenant.id,
+                                                  "base": g.tenant.base_url}
+    first = _api(probed, context_token(tenant)).json
+    second = _api(probed, context_token(tenant)).json
+    assert first == second == {"tenant": tenant.client_key, "id": tenant.id, "base": tenant.base_url}

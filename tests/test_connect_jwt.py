@@ -11,7 +11,7 @@ import pytest
 from atlassian_jwt.url_utils import canonicalize_request as atlassian_canonicalize
 
 from app.connect import jwt as core
-from conftest import shared_file
+from shared_data import shared_file
 from sim.jira import generate_rsa_key, public_pem
 
 NOW = 1_800_000_000

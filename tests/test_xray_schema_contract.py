@@ -16,7 +16,7 @@ from app.backups import queries as backup_queries
 from app.xray import verify
 from sim.xray import MAX_ITEMS, RESOLVER_LIMIT, SCHEMA_PATH
 from sim.xray.graphql_api import measure
-from conftest import shared_file
+from shared_data import shared_file
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -14,6 +14,7 @@ import re
 import threading
 import zipfile
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from browser_helpers import ROOT, make_page, screenshot
@@ -286,3 +287,76 @@ def test_keyboard_users_reach_every_control_in_order(browser, backups_site, page
         .map(e => !!(e.labels && e.labels.length))""")
     assert all(labels)
 
+
+
+def publish_small_snapshot(site) -> str:
+    """A succeeded run whose snapshot really is in the live app's storage (encrypted, as the runner leaves it)."""
+    import gzip
+
+    from app import app_config
+    from app.backups.datakeys import data_key_for
+    from app.backups.storage import open_store
+    from app.extensions import db
+    from app.models import BackupRun, Tenant, utcnow
+
+    run_id = add_run(site, hours_ago=2)
+    with site.app.app_context():
+        tenant = db.session.get(Tenant, site.tenant.id)
+        run = db.session.get(BackupRun, run_id)
+        folder = Path(app_config(site.app).instance_path) / f"local-{run_id}"
+        folder.mkdir()
+        (folder / "tests.jsonl.gz").write_bytes(gzip.compress(b'{"issueId": "1"}\n'))
+        (folder / "manifest.json").write_text(json.dumps({"format": "xray-backup/1", "runId": run_id}))
+        config = app_config(site.app)
+        run.snapshot_key = open_store(config).publish(tenant.client_key, run_id, folder, data_key_for(tenant, utcnow()))
+        db.session.commit()
+    return run_id
+
+
+def test_inside_the_jira_frame_the_page_resizes_downloads_and_links_to_the_credentials_page(browser, backups_site):
+    """The page in an iframe of a Jira-like host page served from the fake Jira's origin (as in the dev host)."""
+    from app.commands.devhost import render_frame
+    from browser_helpers import CDN, STANDIN
+
+    site = backups_site
+    run_id = publish_small_snapshot(site)
+    jira = site.tenant.base_url
+    admin_page = f"{jira}/plugins/servlet/ac/xray-backup/backups"
+    credentials_page = f"{jira}/plugins/servlet/ac/xray-backup/xray-credentials"
+    host = render_frame("backups", "Backups", site.page_url("/pages/backups"), site.url)
+    standin = STANDIN.read_text()
+
+    def answer(route):
+        url = route.request.url.split("?")[0]
+        if url == admin_page:
+            return route.fulfill(status=200, content_type="text/html", body=host)
+        if url == credentials_page:
+            return route.fulfill(status=200, content_type="text/html", body="<h1>Xray Credentials (host)</h1>")
+        if url == f"{jira}/__dev/context-token":
+            return route.fulfill(status=200, content_type="text/plain", body=site.jira.context_token("admin-account"))
+        if url == CDN + "/all.js":
+            return route.fulfill(status=200, content_type="application/javascript", body=standin)
+        if route.request.url.startswith(site.url + "/"):
+            return route.continue_()
+        return route.abort()
+
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    context.route("**/*", answer)
+    page = context.new_page()
+    page.set_default_timeout(15000)
+    try:
+        page.goto(admin_page)
+        frame = page.frame_locator("#app-frame")
+        frame.locator("html[data-backups-ready=true]").wait_for(state="attached")
+        page.wait_for_function("document.getElementById('app-frame').offsetHeight > 600")  # AP.resize reached the host
+        with page.expect_download() as info:
+            frame.locator(f'[data-download="{run_id}"]').click()
+        archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
+        assert json.loads(archive.read("manifest.json"))["runId"] == run_id
+        assert "/pages/backups" in page.frame_locator("#app-frame").locator("body").evaluate("() => location.pathname")
+        screenshot(page, "backups-in-jira-frame")
+        frame.locator("#credentials-link").click()  # no AP.navigator in the stand-in: the plain link, top window
+        page.wait_for_url(credentials_page)
+        assert page.inner_text("h1") == "Xray Credentials (host)"
+    finally:
+        context.close()
