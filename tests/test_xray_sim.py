@@ -244,3 +244,13 @@ def test_simulator_runs_as_a_module():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_a_stopped_simulator_no_longer_answers_pooled_connections():
+    sim = XraySimulator().start()
+    session = requests.Session()
+    assert session.post(f"{sim.url}/api/v2/authenticate", json={"client_id": DEFAULT_CLIENT_ID,
+                                                                "client_secret": DEFAULT_CLIENT_SECRET}).ok
+    sim.stop()
+    with pytest.raises(requests.ConnectionError):
+        session.post(f"{sim.url}/api/v2/authenticate", json={}, timeout=2)

@@ -136,12 +136,11 @@ def _single_resolver(index: str):
 def _runs(_root, info, limit, start=None, testIssueIds=None, testExecIssueIds=None, testRunAssignees=None,
           modifiedSince=None):
     runs = info.context["dataset"].test_runs
-    if testIssueIds is not None:
-        runs = [r for r in runs if r["_test"] in set(testIssueIds)]
-    if testExecIssueIds is not None:
-        runs = [r for r in runs if r["_test_execution"] in set(testExecIssueIds)]
-    if testRunAssignees is not None:
-        runs = [r for r in runs if r["assigneeId"] in set(testRunAssignees)]
+    for key, wanted in (("_test", testIssueIds), ("_test_execution", testExecIssueIds),
+                        ("assigneeId", testRunAssignees)):
+        if wanted is not None:
+            wanted = set(wanted)
+            runs = [r for r in runs if r[key] in wanted]
     if modifiedSince:
         since = _parse_moment(modifiedSince)
         runs = [r for r in runs if _parse_moment(r["lastModified"]) >= since]

@@ -82,6 +82,7 @@ class XraySimulator:
         self._stats = Counter()
         self._by_query = Counter()
         self._max_in_window = 0
+        self._connections: set[socket.socket] = set()
         self._server = ThreadingHTTPServer((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.sim = self
@@ -107,8 +108,16 @@ class XraySimulator:
         return self
 
     def stop(self) -> None:
+        """Stop listening and drop open keep-alive connections, so nothing answers any more."""
         self._server.shutdown()
         self._server.server_close()
+        with self._lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
         if self._thread:
             self._thread.join(timeout=5)
 
@@ -238,6 +247,19 @@ class _Handler(BaseHTTPRequestHandler):
     @property
     def sim(self) -> XraySimulator:
         return self.server.sim
+
+    def setup(self):
+        super().setup()
+        with self.sim._lock:
+            self.sim._connections.add(self.connection)
+
+    def finish(self):
+        with self.sim._lock:
+            self.sim._connections.discard(self.connection)
+        try:
+            super().finish()
+        except OSError:
+            pass
 
     # ---- plumbing -------------------------------------------------------------------------------
 
