@@ -83,7 +83,9 @@ class S3SnapshotStore(SnapshotStore):
         self.client = client or make_s3_client(endpoint_url)
         # Parts are buffered in memory: part size × concurrency bounds what a publish holds, whatever the file size.
         self.transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
-                                       max_concurrency=max_concurrency, io_chunksize=CHUNK_SIZE)
+                                       max_concurrency=max_concurrency, io_chunksize=CHUNK_SIZE,
+                                       preferred_transfer_client="classic")
+        self.transfer.max_in_memory_upload_chunks = max_concurrency + 1
 
     # -- keys and errors -------------------------------------------------------------------------------------
 
