@@ -1,0 +1,228 @@
+"""A backup run end to end against the Xray simulator over HTTP: exact snapshot, faults, failures, no credentials."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app import app_config
+from app.extensions import db
+from app.models import BackupRun, Tenant, XrayCredential, utcnow
+from sim.xray.dataset import Dataset
+from tests.backup_fixtures import assert_snapshot_matches
+
+CLIENT_ID = "0A1B2C3D4E5F60718293A4B5C6D7E8F9"
+CLIENT_SECRET = "f" * 64
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return Dataset(scale=1)
+
+
+@pytest.fixture
+def xray(dataset):
+    from app.xray.pacer import forget_pacers
+    from sim.xray import XraySimulator
+
+    forget_pacers()
+    sim = XraySimulator(dataset, clients={CLIENT_ID: CLIENT_SECRET}).start()
+    yield sim
+    sim.stop()
+    forget_pacers()
+
+
+@pytest.fixture
+def app(make_app, xray):
+    return make_app(XRAY_API_URL=xray.url, XRAY_RATE_LIMIT="100000")
+
+
+@pytest.fixture
+def site(app, tenant, fake_jira, dataset):
+    """The installed tenant, its Jira listing the dataset's projects."""
+    fake_jira.projects = [dict(p) for p in dataset.projects]
+    return tenant
+
+
+def save_credentials(app, site, secret: str = CLIENT_SECRET) -> None:
+    from app.secrets import seal
+
+    with app.app_context():
+        db.session.add(XrayCredential(tenant_id=site.id, client_id=CLIENT_ID, region="global", status="connected",
+                                      client_secret_enc=seal(site.client_key, "xray_client_secret", secret),
+                                      updated_at=utcnow()))
+        db.session.commit()
+
+
+def claimed_run(app, site) -> str:
+    from app.backups.queue import claim_next, enqueue_manual
+
+    with app.app_context():
+        enqueue_manual(db.session.get(Tenant, site.id), utcnow())
+        return claim_next("test-worker", utcnow(), 120).id
+
+
+def fast_client(tenant, access):
+    """The real client with short back-offs, so fault tests take seconds, not minutes."""
+    from app.xray.client import XrayClient
+    from app.xray.pacer import Pacer
+
+    return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=Pacer(100000),
+                      backoff_base=0.01, backoff_cap=0.05, max_attempts=8)
+
+
+def execute(app, run_id: str, **kwargs) -> BackupRun:
+    from app.backups.runner import execute_run
+
+    with app.app_context():
+        run = execute_run(run_id, **kwargs)
+        db.session.expunge(run)
+        return run
+
+
+def fetch_snapshot(app, site, run: BackupRun, dest: Path) -> Path:
+    from app.backups.datakeys import data_key_for
+    from app.backups.storage import open_store
+
+    with app.app_context():
+        tenant = db.session.get(Tenant, site.id)
+        store = open_store(app_config())
+        for rel, chunks in store.iter_files(run.snapshot_key, data_key_for(tenant, utcnow())):
+            target = dest / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as fh:
+                for chunk in chunks:
+                    fh.write(chunk)
+    return dest
+
+
+def published(app) -> list[Path]:
+    root = Path(app_config(app).instance_path) / "backups"
+    return [p for p in root.rglob("COMPLETE")] if root.exists() else []
+
+
+def temp_left(app) -> list[Path]:
+    root = Path(app_config(app).instance_path) / "tmp" / "backups"
+    return list(root.iterdir()) if root.exists() else []
+
+
+def test_backup_reproduces_the_simulated_tenant_exactly(app, site, xray, dataset, tmp_path):
+    from app.backups.snapshot import verify_snapshot
+
+    save_credentials(app, site)
+    run = execute(app, claimed_run(app, site))
+    assert run.status == "succeeded", run.message
+    assert run.counts == dataset.counts()
+    assert run.requests and run.bytes
+    assert any("stored in Jira" in w for w in run.warnings)
+    snapshot = fetch_snapshot(app, site, run, tmp_path / "snap")
+    assert verify_snapshot(snapshot).problems == []
+    assert_snapshot_matches(snapshot, dataset, xray.url)
+    assert temp_left(app) == []
+
+
+FAULTS = {
+    "rate limit with Retry-After": dict(too_many_every=40, retry_after=1),
+    "rate limit without Retry-After": dict(too_many_every=17, retry_after=None),
+    "throttling body on a 200": dict(throttle_body_every=19, fault_targets=["graphql"]),
+    "latency": dict(latency_ms=15),
+    "502": dict(error_every=7),
+    "connection reset": dict(reset_every=11),
+    "truncated JSON": dict(truncate_every=9),
+    "token expiry mid-run": dict(revoke_every=23),
+    "attachments redirected to signed URLs": dict(redirect_attachments=True),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_backup_is_exact_despite_faults(app, site, xray, dataset, tmp_path, fault):
+    save_credentials(app, site)
+    xray.set_faults(**FAULTS[fault])
+    run = execute(app, claimed_run(app, site), client_factory=fast_client)
+    assert run.status == "succeeded", run.message
+    stats = xray.stats()
+    assert any(v for k, v in stats.items() if k.startswith("fault_")) or fault in ("latency", "attachments redirected to signed URLs")
+    assert_snapshot_matches(fetch_snapshot(app, site, run, tmp_path / "snap"), dataset, xray.url)
+
+
+@pytest.mark.xfail(reason="app/xray/client.py download() does not recognise Xray's throttling body on a 200 "
+                          "and stores it as the file's content", strict=False)
+def test_throttling_body_on_an_attachment_download_is_retried_not_stored(app, site, xray, dataset, tmp_path):
+    save_credentials(app, site)
+    xray.set_faults(throttle_body_every=19, fault_targets=["attachment"])
+    run = execute(app, claimed_run(app, site), client_factory=fast_client)
+    assert run.status == "succeeded", run.message
+    assert_snapshot_matches(fetch_snapshot(app, site, run, tmp_path / "snap"), dataset, xray.url)
+
+
+def test_no_credentials_means_skipped_with_a_message(app, site):
+    run = execute(app, claimed_run(app, site))
+    assert run.status == "skipped"
+    assert "No Xray credentials are saved" in run.message and "Xray Credentials page" in run.message
+    assert published(app) == []
+
+
+def test_rejected_credentials_fail_with_an_actionable_message(app, site):
+    save_credentials(app, site, secret="0" * 64)
+    run = execute(app, claimed_run(app, site))
+    assert run.status == "failed"
+    assert "Xray rejected the saved API key" in run.message
+    assert published(app) == [] and temp_left(app) == []
+
+
+def test_xray_down_for_good_fails_cleanly_within_the_retry_budget(app, site, xray):
+    save_credentials(app, site)
+    xray.set_faults(error_every=1, error_status=503)
+    run = execute(app, claimed_run(app, site), client_factory=fast_client, retry_transient=False)
+    assert run.status == "failed"
+    assert "Xray was unavailable" in run.message
+    assert published(app) == [] and temp_left(app) == []
+
+
+def test_transient_failure_is_queued_again_by_a_worker(app, site, xray):
+    save_credentials(app, site)
+    xray.set_faults(error_every=1, error_status=502)
+    run = execute(app, claimed_run(app, site), client_factory=fast_client)
+    assert run.status == "queued" and "Xray was unavailable" in run.message
+
+
+class Crash(BaseException):
+    """Stands for the process dying (kill -9) between writing and publishing."""
+
+
+def test_crash_between_writing_and_publishing_publishes_nothing(app, site, monkeypatch):
+    from app.backups import runner
+
+    save_credentials(app, site)
+    verified = []
+    real_verify = runner.verify_snapshot
+
+    def verify_then_die(path):
+        verified.append(real_verify(path))
+        return verified[-1]
+
+    calls = {"n": 0}
+
+    def owner_until_publish():
+        # still_owner() is asked once more after verification, just before publishing: die there.
+        if verified:
+            raise Crash()
+        return True
+
+    monkeypatch.setattr(runner, "verify_snapshot", verify_then_die)
+    run_id = claimed_run(app, site)
+    with pytest.raises(Crash):
+        execute(app, run_id, still_owner=owner_until_publish)
+    assert verified and verified[0].ok
+    assert published(app) == []
+    with app.app_context():
+        assert db.session.get(BackupRun, run_id).status == "running"  # the lease expiry hands it to another worker
+
+
+def test_a_worker_that_lost_its_lease_stops_without_publishing(app, site):
+    save_credentials(app, site)
+    answers = iter([True] * 5)
+    run_id = claimed_run(app, site)
+    run = execute(app, run_id, still_owner=lambda: next(answers, False))
+    assert run.status == "running" and run.snapshot_key is None
+    assert published(app) == [] and temp_left(app) == []
