@@ -47,10 +47,9 @@
     });
   }
 
+  // The content's own height: scrollHeight would never shrink below the iframe's current height.
   function contentHeight() {
-    var doc = document.documentElement;
-    var body = document.body;
-    return Math.max(doc.scrollHeight, body ? body.scrollHeight : 0, doc.offsetHeight);
+    return Math.ceil(document.documentElement.getBoundingClientRect().height);
   }
 
   window.AP = {
