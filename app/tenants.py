@@ -59,6 +59,15 @@ def validate_payload(payload: object) -> dict:
     return payload
 
 
+def _forget(client_key: str) -> None:
+    """Drop the auth layer's cached copy of this tenant (its state just changed)."""
+    from flask import current_app
+
+    cache = current_app.extensions.get("connect_tenant_cache")
+    if cache is not None:
+        cache.invalidate(client_key)
+
+
 def find_tenant(client_key: str, *, installed_only: bool = True) -> Tenant | None:
     """The tenant for a clientKey (only an installed one unless told otherwise)."""
     stmt = select(Tenant).where(Tenant.client_key == client_key)
@@ -100,6 +109,7 @@ def install(payload: dict, now: datetime) -> Tenant:
         _apply(tenant, payload, now)
         try:
             db.session.commit()
+            _forget(client_key)
         except IntegrityError:
             # Two installs for the same clientKey raced: the other one inserted, so update its row.
             db.session.rollback()
@@ -127,6 +137,7 @@ def uninstall(client_key: str, now: datetime, grace_days: int) -> Tenant | None:
         .values(status="cancelled", finished_at=now, message="The app was uninstalled from this Jira site.")
     )
     db.session.commit()
+    _forget(client_key)
     logger.info("tenant %s uninstalled; snapshots kept until %s", client_key, tenant.purge_after.isoformat())
     return tenant
 
@@ -139,6 +150,7 @@ def set_enabled(client_key: str, enabled: bool, now: datetime) -> Tenant | None:
     tenant.enabled = enabled
     tenant.updated_at = now
     db.session.commit()
+    _forget(client_key)
     return tenant
 
 

@@ -6,15 +6,29 @@ non-public path is a page and takes `?jwt=` with a computed qsh. Then the Jira a
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app, g, request
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import make_transient_to_detached
 
 from ..crypto import DecryptionError
 from ..errors import Forbidden, ServiceUnavailable, Unauthorized
-from ..models import utcnow
+from ..models import Tenant, utcnow
 from .jira import JiraError, is_jira_admin
-from .jwt import AmbiguousToken, JwtError, MalformedToken, MissingToken, CONTEXT_QSH, qsh, verify_hs256
+from .jwt import (
+    AmbiguousToken,
+    CONTEXT_QSH,
+    InvalidSignature,
+    JwtError,
+    MalformedToken,
+    MissingToken,
+    qsh,
+    verify_hs256,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,13 +87,67 @@ def extract_token(*, from_header: bool, from_query: bool) -> str:
     raise MissingToken()
 
 
-def verify_current_request(*, context: bool):
-    """Verify the current request's HS256 token; return (tenant, verified token) or raise JwtError."""
+@dataclass(frozen=True)
+class _CachedTenant:
+    snapshot: Tenant  # detached copy: merged into each request's session without a query
+    secret: str
+    expires: float
+
+
+class TenantCache:
+    """Installed tenants and their decrypted secrets for a few seconds, so steady traffic skips a query.
+
+    Lifecycle changes made by this process invalidate at once (app.tenants does it); other
+    processes see them within `ttl`. A signature failure on a cached secret re-reads the database,
+    so a reinstall's new secret works immediately everywhere.
+    """
+
+    def __init__(self, ttl: float = 3.0, clock=time.monotonic):
+        self.ttl, self._clock = ttl, clock
+        self._entries: dict[str, _CachedTenant] = {}
+        self._lock = threading.Lock()
+
+    def get(self, client_key: str) -> _CachedTenant | None:
+        with self._lock:
+            entry = self._entries.get(client_key)
+            if entry is not None and entry.expires <= self._clock():
+                del self._entries[client_key]
+                return None
+            return entry
+
+    def put(self, tenant: Tenant, secret: str) -> None:
+        columns = {attr.key: getattr(tenant, attr.key) for attr in sa_inspect(Tenant).column_attrs}
+        snapshot = Tenant(**columns)
+        make_transient_to_detached(snapshot)
+        with self._lock:
+            if len(self._entries) > 10_000:
+                self._entries.clear()
+            self._entries[tenant.client_key] = _CachedTenant(snapshot, secret, self._clock() + self.ttl)
+
+    def invalidate(self, client_key: str | None = None) -> None:
+        with self._lock:
+            if client_key is None:
+                self._entries.clear()
+            else:
+                self._entries.pop(client_key, None)
+
+
+def tenant_cache(app: Flask | None = None) -> TenantCache:
+    return (app or current_app).extensions.setdefault("connect_tenant_cache", TenantCache())
+
+
+def _verify_against(token: str, expected: str, *, use_cache: bool):
+    from ..extensions import db
     from ..tenants import find_tenant, shared_secret
 
-    found = {}
+    cache = tenant_cache()
+    found: dict = {}
 
     def secret_for(client_key: str) -> str | None:
+        entry = cache.get(client_key) if use_cache else None
+        if entry is not None:
+            found["cached"] = entry
+            return entry.secret
         tenant = find_tenant(client_key)
         if tenant is None:
             return None
@@ -88,13 +156,24 @@ def verify_current_request(*, context: bool):
         except DecryptionError:
             logger.error("tenant %s: the stored shared secret cannot be decrypted with ENCRYPTION_KEYS", client_key)
             return None
+        cache.put(tenant, secret)
         found["tenant"] = tenant
         return secret
 
+    verified = verify_hs256(token, secret_for, expected_qsh=expected, now=utcnow())
+    tenant = found.get("tenant") or db.session.merge(found["cached"].snapshot, load=False)
+    return tenant, verified
+
+
+def verify_current_request(*, context: bool):
+    """Verify the current request's HS256 token; return (tenant, verified token) or raise JwtError."""
     token = extract_token(from_header=context, from_query=not context)
     expected = CONTEXT_QSH if context else request_qsh()
-    verified = verify_hs256(token, secret_for, expected_qsh=expected, now=utcnow())
-    return found["tenant"], verified
+    try:
+        return _verify_against(token, expected, use_cache=True)
+    except InvalidSignature:
+        # The cached secret may predate a reinstall handled by another process: check the database.
+        return _verify_against(token, expected, use_cache=False)
 
 
 def _authenticate():
