@@ -7,60 +7,16 @@ import pytest
 
 from app import app_config
 from app.extensions import db
-from app.models import BackupRun, Tenant, XrayCredential, utcnow
-from sim.xray.dataset import Dataset
-from tests.backup_fixtures import assert_snapshot_matches
-
-CLIENT_ID = "0A1B2C3D4E5F60718293A4B5C6D7E8F9"
-CLIENT_SECRET = "f" * 64
-
-
-@pytest.fixture(scope="module")
-def dataset():
-    return Dataset(scale=1)
-
-
-@pytest.fixture
-def xray(dataset):
-    from app.xray.pacer import forget_pacers
-    from sim.xray import XraySimulator
-
-    forget_pacers()
-    sim = XraySimulator(dataset, clients={CLIENT_ID: CLIENT_SECRET}).start()
-    yield sim
-    sim.stop()
-    forget_pacers()
-
-
-@pytest.fixture
-def app(make_app, xray):
-    return make_app(XRAY_API_URL=xray.url, XRAY_RATE_LIMIT="100000")
-
-
-@pytest.fixture
-def site(app, tenant, fake_jira, dataset):
-    """The installed tenant, its Jira listing the dataset's projects."""
-    fake_jira.projects = [dict(p) for p in dataset.projects]
-    return tenant
-
-
-def save_credentials(app, site, secret: str = CLIENT_SECRET) -> None:
-    from app.secrets import seal
-
-    with app.app_context():
-        db.session.add(XrayCredential(tenant_id=site.id, client_id=CLIENT_ID, region="global", status="connected",
-                                      client_secret_enc=seal(site.client_key, "xray_client_secret", secret),
-                                      updated_at=utcnow()))
-        db.session.commit()
-
-
-def claimed_run(app, site) -> str:
-    from app.backups.queue import claim_next, enqueue_manual
-
-    with app.app_context():
-        enqueue_manual(db.session.get(Tenant, site.id), utcnow())
-        return claim_next("test-worker", utcnow(), 120).id
-
+from app.models import BackupRun, Tenant, utcnow
+from tests.backup_fixtures import (  # noqa: F401 - fixtures
+    app,
+    assert_snapshot_matches,
+    claimed_run,
+    dataset,
+    save_credentials,
+    site,
+    xray,
+)
 
 def fast_client(tenant, access):
     """The real client with short back-offs, so fault tests take seconds, not minutes."""
