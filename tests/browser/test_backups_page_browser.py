@@ -3,7 +3,7 @@
 Backups started from the page are executed by the real worker code (claim, then the real runner against the
 Xray simulator); the history that fills the chart and pager is inserted through the models, as the scheduler
 would have recorded it. The README picture is retaken with
-`UPDATE_DOCS_SCREENSHOTS=1 .venv/bin/python -m pytest tests/browser/test_backups_page.py -k real_backup`.
+`UPDATE_DOCS_SCREENSHOTS=1 .venv/bin/python -m pytest tests/browser/test_backups_page_browser.py -k real_backup`.
 """
 from __future__ import annotations
 
@@ -43,14 +43,14 @@ def backups_site(site):
     clear()
 
 
-def add_run(site, *, status="succeeded", hours_ago=1.0, seconds=95, size=3_500_000, **fields) -> str:
+def add_run(site, *, status="succeeded", hours_ago=1.0, seconds=95, size=3_500_000, tenant=None, **fields) -> str:
     from app.extensions import db
     from app.models import BackupRun
 
     started = datetime.now(timezone.utc) - timedelta(hours=hours_ago)
     with site.app.app_context():
         run = BackupRun(
-            tenant_id=site.tenant.id, status=status, trigger=fields.pop("trigger", "scheduled"),
+            tenant_id=(tenant or site.tenant).id, status=status, trigger=fields.pop("trigger", "scheduled"),
             queued_at=started - timedelta(seconds=2), started_at=started,
             finished_at=started + timedelta(seconds=seconds),
             bytes=size if status == "succeeded" else None,
@@ -289,7 +289,7 @@ def test_keyboard_users_reach_every_control_in_order(browser, backups_site, page
 
 
 
-def publish_small_snapshot(site) -> str:
+def publish_small_snapshot(site, tenant) -> str:
     """A succeeded run whose snapshot really is in the live app's storage (encrypted, as the runner leaves it)."""
     import gzip
 
@@ -299,44 +299,52 @@ def publish_small_snapshot(site) -> str:
     from app.extensions import db
     from app.models import BackupRun, Tenant, utcnow
 
-    run_id = add_run(site, hours_ago=2)
+    run_id = add_run(site, hours_ago=2, tenant=tenant)
     with site.app.app_context():
-        tenant = db.session.get(Tenant, site.tenant.id)
+        row = db.session.get(Tenant, tenant.id)
         run = db.session.get(BackupRun, run_id)
         folder = Path(app_config(site.app).instance_path) / f"local-{run_id}"
         folder.mkdir()
         (folder / "tests.jsonl.gz").write_bytes(gzip.compress(b'{"issueId": "1"}\n'))
         (folder / "manifest.json").write_text(json.dumps({"format": "xray-backup/1", "runId": run_id}))
-        config = app_config(site.app)
-        run.snapshot_key = open_store(config).publish(tenant.client_key, run_id, folder, data_key_for(tenant, utcnow()))
+        store = open_store(app_config(site.app))
+        run.snapshot_key = store.publish(row.client_key, run_id, folder, data_key_for(row, utcnow()))
         db.session.commit()
     return run_id
 
 
-def test_inside_the_jira_frame_the_page_resizes_downloads_and_links_to_the_credentials_page(browser, backups_site):
-    """The page in an iframe of a Jira-like host page served from the fake Jira's origin (as in the dev host)."""
-    from app.commands.devhost import render_frame
+@pytest.fixture
+def dev_jira(backups_site):
+    """The dev host's Jira (a fake Jira serving the Jira-like admin frame), installed into the live app.
+
+    It is a real loopback server: Chromium's local-network checks let a loopback page frame a loopback app.
+    """
+    from app.commands.devhost import _dev_jira_class
+    from connect_helpers import install_tenant
+
+    jira = _dev_jira_class()(port=0, app_url=backups_site.url).start()
+    tenant = install_tenant(backups_site.app, jira)
+    yield jira, tenant
+    jira.stop()
+
+
+def test_inside_the_jira_frame_the_page_resizes_downloads_and_links_to_the_credentials_page(
+    browser, backups_site, dev_jira
+):
+    """The page in the iframe of a Jira-like admin page on another origin, as inside Jira (the dev host)."""
     from browser_helpers import CDN, STANDIN
 
     site = backups_site
-    run_id = publish_small_snapshot(site)
-    jira = site.tenant.base_url
-    admin_page = f"{jira}/plugins/servlet/ac/xray-backup/backups"
-    credentials_page = f"{jira}/plugins/servlet/ac/xray-backup/xray-credentials"
-    host = render_frame("backups", "Backups", site.page_url("/pages/backups"), site.url)
+    jira, tenant = dev_jira
+    run_id = publish_small_snapshot(site, tenant)
+    admin_page = f"{jira.url}/plugins/servlet/ac/xray-backup/backups"
     standin = STANDIN.read_text()
 
     def answer(route):
-        url = route.request.url.split("?")[0]
-        if url == admin_page:
-            return route.fulfill(status=200, content_type="text/html", body=host)
-        if url == credentials_page:
-            return route.fulfill(status=200, content_type="text/html", body="<h1>Xray Credentials (host)</h1>")
-        if url == f"{jira}/__dev/context-token":
-            return route.fulfill(status=200, content_type="text/plain", body=site.jira.context_token("admin-account"))
-        if url == CDN + "/all.js":
+        url = route.request.url
+        if url.split("?")[0] == CDN + "/all.js":
             return route.fulfill(status=200, content_type="application/javascript", body=standin)
-        if route.request.url.startswith(site.url + "/"):
+        if url.startswith(site.url + "/") or url.startswith(jira.url + "/"):
             return route.continue_()
         return route.abort()
 
@@ -348,15 +356,14 @@ def test_inside_the_jira_frame_the_page_resizes_downloads_and_links_to_the_crede
         page.goto(admin_page)
         frame = page.frame_locator("#app-frame")
         frame.locator("html[data-backups-ready=true]").wait_for(state="attached")
-        page.wait_for_function("document.getElementById('app-frame').offsetHeight > 600")  # AP.resize reached the host
+        page.wait_for_function("document.getElementById('app-frame').offsetHeight > 600")  # AP.resize reached Jira
         with page.expect_download() as info:
             frame.locator(f'[data-download="{run_id}"]').click()
         archive = zipfile.ZipFile(io.BytesIO(Path(info.value.path()).read_bytes()))
         assert json.loads(archive.read("manifest.json"))["runId"] == run_id
-        assert "/pages/backups" in page.frame_locator("#app-frame").locator("body").evaluate("() => location.pathname")
+        assert frame.locator("#notice").inner_text().startswith("Download started")  # the frame stayed put
         screenshot(page, "backups-in-jira-frame")
         frame.locator("#credentials-link").click()  # no AP.navigator in the stand-in: the plain link, top window
-        page.wait_for_url(credentials_page)
-        assert page.inner_text("h1") == "Xray Credentials (host)"
+        page.wait_for_url(f"{jira.url}/plugins/servlet/ac/xray-backup/xray-credentials")
     finally:
         context.close()
