@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from .errors import AppError, Conflict, ValidationFailed
 from .extensions import db
@@ -24,6 +25,9 @@ UNREACHABLE_MESSAGE = (
     "Try again in a few minutes, or store them as not verified."
 )
 NOT_CONFIGURED_MESSAGE = "No Xray credentials are stored yet."
+UNREADABLE_MESSAGE = (
+    "The stored secret can no longer be decrypted (the encryption keys changed). Enter the secret again."
+)
 ACTION_LABELS = {
     "saved": "Saved",
     "changed": "Changed",
@@ -118,14 +122,20 @@ def xray_base_url(region: str) -> str:
 
 
 def xray_access(tenant: Tenant) -> XrayAccess | None:
-    """The tenant's decrypted Xray access, or None when no credentials are stored."""
-    from .secrets import open_text
+    """The tenant's decrypted Xray access, or None when no credentials are stored.
 
+    Raises app.crypto.DecryptionError when the key ring can no longer open the stored secret.
+    """
     row = stored_credential(tenant)
     if row is None:
         return None
-    secret = open_text(tenant.client_key, SECRET_FIELD, row.client_secret_enc)
-    return XrayAccess(xray_base_url(row.region), row.client_id, secret, row.region)
+    return XrayAccess(xray_base_url(row.region), row.client_id, _stored_secret(tenant, row), row.region)
+
+
+def _stored_secret(tenant: Tenant, row: XrayCredential) -> str:
+    from .secrets import open_text
+
+    return open_text(tenant.client_key, SECRET_FIELD, row.client_secret_enc)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -217,14 +227,19 @@ def save_credentials(
     verify: Callable | None = None,
 ) -> XrayCredential:
     """Verify the pair with Xray, then store it; rejected → nothing stored; unreachable → stored only on request."""
-    from .secrets import open_text, seal
+    from .crypto import DecryptionError
+    from .secrets import seal
 
     now = now or utcnow()
     verify = verify or _default_verify()
     row = stored_credential(tenant)
     data = parse_input(body, has_stored_secret=row is not None, stored_region=row.region if row else None)
     secret_kept = data.client_secret is None
-    secret = open_text(tenant.client_key, SECRET_FIELD, row.client_secret_enc) if secret_kept else data.client_secret
+    try:
+        secret = _stored_secret(tenant, row) if secret_kept else data.client_secret
+    except DecryptionError:
+        logger.error("tenant %s: the stored Xray secret cannot be decrypted with ENCRYPTION_KEYS", tenant.id)
+        raise ValidationFailed(UNREADABLE_MESSAGE, {"clientSecret": UNREADABLE_MESSAGE}) from None
     action = "changed" if row is not None else "saved"
 
     result = verify(xray_base_url(data.region), data.client_id, secret)
@@ -264,7 +279,12 @@ def save_credentials(
         row.tests_visible, row.verified_at = None, None
         outcome = "stored as not verified (Xray unreachable)"
     _audit(tenant, account_id, action, "; ".join(changes + [outcome]), now)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # Another admin stored a first pair at the same moment (one row per tenant).
+        db.session.rollback()
+        raise Conflict("Someone else saved Xray credentials at the same time. Reload the page and check them.") from None
     return row
 
 
@@ -272,9 +292,15 @@ def verify_stored(
     tenant: Tenant, account_id: str | None, *, now: datetime | None = None, verify: Callable | None = None
 ) -> tuple[bool, str]:
     """Test the stored pair again, record the outcome on the row and in the audit trail."""
+    from .crypto import DecryptionError
+
     now = now or utcnow()
     verify = verify or _default_verify()
-    access = xray_access(tenant)
+    try:
+        access = xray_access(tenant)
+    except DecryptionError:
+        logger.error("tenant %s: the stored Xray secret cannot be decrypted with ENCRYPTION_KEYS", tenant.id)
+        raise Conflict(UNREADABLE_MESSAGE) from None
     if access is None:
         raise Conflict(NOT_CONFIGURED_MESSAGE)
     result = verify(access.base_url, access.client_id, access.client_secret)

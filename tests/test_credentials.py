@@ -241,3 +241,36 @@ def test_recent_audit_is_newest_first_and_limited(db_app, site):
     db.session.commit()
     entries = credentials.recent_audit(site, limit=10)
     assert len(entries) == 10 and entries[0]["outcome"] == "o11" and entries[0]["actionLabel"] == "Tested"
+
+
+def test_a_secret_the_key_ring_cannot_open_asks_for_the_secret_again(db_app, site):
+    credentials.save_credentials(site, "a", {"clientId": "C", "clientSecret": "S"}, now=NOW, verify=FakeVerifier())
+    row = db.session.scalar(select(XrayCredential))
+    row.client_secret_enc = seal("another-site", "xray_client_secret", "S")  # bound to someone else
+    db.session.commit()
+    verifier = FakeVerifier()
+    with pytest.raises(ValidationFailed) as caught:
+        credentials.save_credentials(site, "a", {"clientId": "C", "clientSecret": ""}, now=NOW, verify=verifier)
+    assert "Enter the secret again" in caught.value.fields["clientSecret"] and verifier.calls == []
+    with pytest.raises(Conflict):
+        credentials.verify_stored(site, "a", now=NOW, verify=verifier)
+    credentials.save_credentials(site, "a", {"clientId": "C", "clientSecret": "S2"}, now=NOW, verify=verifier)
+    assert open_text(site.client_key, "xray_client_secret", db.session.scalar(select(XrayCredential)).client_secret_enc) == "S2"
+
+
+def test_two_first_saves_at_once_keep_one_and_tell_the_second(db_app, site):
+    """Another admin's first save lands while ours is being verified: ours answers 409, theirs stays."""
+    from sqlalchemy import insert
+
+    def racing_verifier(base_url, client_id, client_secret):
+        with db.engine.begin() as other:
+            other.execute(insert(XrayCredential).values(
+                tenant_id=site.id, client_id="THEIRS", client_secret_enc=seal(site.client_key, "xray_client_secret", "T"),
+                region="global", status="connected", updated_at=NOW))
+        return Verification("connected", 1, "")
+
+    with pytest.raises(Conflict):
+        credentials.save_credentials(site, "a", {"clientId": "OURS", "clientSecret": "O"}, now=NOW,
+                                     verify=racing_verifier)
+    assert db.session.scalar(select(XrayCredential)).client_id == "THEIRS"
+    assert [r.action for r in audit_rows(site)] == []
