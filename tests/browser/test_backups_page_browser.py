@@ -238,9 +238,11 @@ def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(bro
     assert manifest["format"] == "xray-backup/1" and manifest["runId"] == run_id
     for entity in manifest["entities"].values():
         assert entity["file"] in archive.namelist()
-    again = page.request.get(download.url)
-    assert again.status == 410  # single use
     assert page.js_errors == []
+    again = page.goto(download.url)  # single use: the second visit gets a page saying so
+    assert again.status == 410
+    assert "already used" in page.inner_text("main") and "Download link no longer valid" in page.inner_text("h1")
+    screenshot(page, "backups-link-used")
 
 
 def test_history_pages_through_older_runs(browser, backups_site, page):
