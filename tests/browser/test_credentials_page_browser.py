@@ -121,6 +121,49 @@ def test_enter_validate_reject_connect_and_remove(page, site):
     assert page.js_errors == []
 
 
+def test_view_edit_reject_correct_and_remove_a_stored_pair(page, site):
+    """The issue's walk-through, starting from stored credentials."""
+    client_id, secret = site.valid_pair
+    store_good_pair(site)
+    open_page(page, site)
+    tests = len(site.xray.dataset.tests)
+    expect(page.locator("#read-view")).to_be_visible()
+    expect(page.locator("#view-client-id")).to_have_text(client_id)
+    expect(page.locator("#view-status-text")).to_have_text(f"Connected — {tests} tests visible, verified just now")
+    expect(page.locator(".xb-masked")).to_be_visible()
+    assert not secret_in_dom(page, secret)
+    screenshot(page, "00-read-view")
+
+    page.click("#edit-button")
+    page.fill("#clientId", "   ")
+    page.fill("#clientSecret", "bad\u0001secret")
+    page.click("#save-button")
+    expect(page.locator("#clientId-error")).to_have_text("Client ID is required.")
+    expect(page.locator("#clientSecret-error")).to_contain_text("control characters")
+    expect(page.locator("#form-error-title")).to_have_text("Check the highlighted fields")
+
+    page.fill("#clientId", client_id)
+    page.fill("#clientSecret", "a-wrong-secret")
+    page.click("#save-button")
+    expect(page.locator("#form-error-text")).to_have_text(REJECTED_MESSAGE)
+    expect(page.locator("#clientId-error")).to_have_text(REJECTED_MESSAGE)
+
+    page.fill("#clientSecret", secret)
+    page.press("#clientId", "Enter")
+    expect(page.locator("#read-view")).to_be_visible()
+    expect(page.locator("#view-status-lozenge")).to_have_text("Connected")
+    expect(page.locator("#audit-list li").first).to_contain_text("secret replaced")
+    assert not secret_in_dom(page, secret)
+
+    page.click("#remove-button")
+    page.click("#remove-confirm-button")
+    expect(page.locator("#not-configured")).to_be_visible()
+    expect(page.locator("#clientSecret")).to_have_attribute("aria-required", "true")
+    open_page(page, site)
+    expect(page.locator("#not-configured")).to_be_visible()
+    assert page.js_errors == []
+
+
 def test_edit_changes_the_region_keeping_the_stored_secret(page, site):
     client_id, secret = site.valid_pair
     store_good_pair(site)

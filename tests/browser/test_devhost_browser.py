@@ -1,7 +1,7 @@
 """The local preview: `flask dev-host` serves a Jira-like admin frame whose iframe runs our page for real.
 
 Retake the README picture with
-`UPDATE_DOCS_SCREENSHOTS=1 .venv/bin/python -m pytest tests/browser/test_devhost.py`.
+`UPDATE_DOCS_SCREENSHOTS=1 .venv/bin/python -m pytest tests/browser/test_devhost_browser.py`.
 """
 from __future__ import annotations
 
