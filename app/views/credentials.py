@@ -1,4 +1,16 @@
-"""The Xray Credentials page and its JSON API; thin over app/credentials.py."""
+"""The Xray Credentials page and its JSON API; thin over app/credentials.py.
+
+The contract (interface.md) with these additive extensions:
+- GET/PUT answers also carry `updatedBy`, `testsVisible`, `statusMessage`; `status` is `connected`,
+  `rejected` (at the last test), `unverified` (stored while Xray was unreachable, or unreachable at the
+  last test), or null when nothing is stored.
+- PUT: an empty `clientSecret` keeps the stored secret. When Xray cannot be reached the answer is
+  `422 {"error": "xray_unreachable"}` and nothing is stored; the same body with `"storeUnverified": true`
+  stores the pair as not verified. A key whose data lives in another region is 422 with a `region` field.
+- POST /verify also returns `credentials` (the GET shape); with nothing stored it is 409.
+- GET /api/xray-credentials/audit → `{"entries": [{"at", "accountId", "action", "actionLabel", "outcome"}]}`,
+  newest first, never the values.
+"""
 from __future__ import annotations
 
 from datetime import datetime
