@@ -343,3 +343,52 @@ def test_the_shared_secret_is_sealed_for_its_tenant(lifecycle_app, fake_jira):
         assert open_text(fake_jira.client_key, SHARED_SECRET_FIELD, sealed) == fake_jira.shared_secret
         with pytest.raises(DecryptionError):
             open_text("jira:another-tenant", SHARED_SECRET_FIELD, sealed)
+
+
+# ---------------------------------------------------------------- over real HTTP, and concurrently
+
+
+def test_the_fake_jira_installs_the_app_over_real_http(lifecycle_app, fake_jira):
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, lifecycle_app, threaded=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        app_url = f"http://127.0.0.1:{server.server_port}"
+        assert fake_jira.install_into(app_url, BASE) == 204
+        assert fake_jira.install_into(app_url, BASE, "disabled") == 204
+        assert fake_jira.install_into(app_url, BASE, "uninstalled") == 204
+    finally:
+        server.shutdown()
+    rows = tenant_rows(lifecycle_app)
+    assert [(r[0], r[3], r[4]) for r in rows] == [(fake_jira.client_key, False, False)]
+
+
+def test_concurrent_installs_of_one_site_leave_one_row(any_db_app, fake_jira):
+    import threading
+
+    from app.tenants import install
+
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def worker(index):
+        try:
+            with any_db_app.app_context():
+                barrier.wait(timeout=10)
+                install(fake_jira.install_payload(sharedSecret=f"secret-from-install-{index}-" * 2), utcnow())
+                db.session.remove()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    rows = tenant_rows(any_db_app)
+    assert len(rows) == 1
+    assert stored_secret(any_db_app, fake_jira.client_key).startswith("secret-from-install-")
