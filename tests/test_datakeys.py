@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import base64
+import subprocess
+import sys
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -132,3 +135,51 @@ def test_many_concurrent_creators_end_with_one_key(db_app):
     assert len(keys) == workers and len(set(keys)) == 1
     with db_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(TenantDataKey)) == 1
+
+
+_CREATOR = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {root!r})
+from app import create_app
+from app.config import load_config
+from app.backups.datakeys import data_key_for
+from app.extensions import db
+from app.models import Tenant
+from datetime import datetime, timezone
+
+app = create_app(load_config({env!r}, instance_path={instance!r}))
+with app.app_context():
+    tenant = db.session.get(Tenant, {tenant_id})
+    print("ready", flush=True)
+    while not Path({go!r}).exists():
+        time.sleep(0.005)
+    print(data_key_for(tenant, datetime.now(timezone.utc)).hex(), flush=True)
+"""
+
+
+@pytest.mark.multiprocess
+def test_two_processes_creating_the_key_at_once_end_with_one_key(make_app, make_config, pg_database_url, tmp_path):
+    app = make_app(DATABASE_URL=pg_database_url)
+    tid = add_tenant(app, "jira:acme")
+    config = make_config(DATABASE_URL=pg_database_url)
+    env = {"DATABASE_URL": pg_database_url, "ENCRYPTION_KEYS": config.encryption_keys, "SCHEDULER_ENABLED": "false",
+           "APP_BASE_URL": config.app_base_url}
+    go = tmp_path / "go"
+    script = _CREATOR.format(root=str(Path(__file__).resolve().parents[1]), env=env, tenant_id=tid, go=str(go),
+                             instance=str(tmp_path / "instance"))
+    procs = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        for proc in procs:
+            assert proc.stdout.readline().strip() == "ready"
+        go.touch()
+        keys = [proc.stdout.readline().strip() for proc in procs]
+        assert all(proc.wait(60) == 0 for proc in procs)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+    assert len(keys[0]) == 64 and keys[0] == keys[1]
+    with app.app_context():
+        (row,) = key_rows(tid)
+        assert data_key_for(tenant(tid), NOW).hex() == keys[0]
