@@ -311,3 +311,127 @@ def test_database_unavailable_during_a_run_stops_it_unpublished_and_it_is_retrie
         assert stored_entries(pg_app, "site-000") == [run_id]
     finally:
         proxy.close()
+
+
+# ---- the real backup engine: fake Jira sites, the Xray simulator, `mp_scheduler.py --real` ----------------
+
+SMALL_PROJECT = [{"id": "10002", "key": "CHARLIE", "name": "Charlie"}]
+LARGE_PROJECTS = [{"id": "10000", "key": "ALPHA", "name": "Alpha"}, {"id": "10001", "key": "BRAVO", "name": "Bravo"}]
+
+
+@pytest.fixture
+def xray():
+    from sim.xray.server import XraySimulator
+
+    with XraySimulator(scale=1) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def make_sites(pg_app, monkeypatch):
+    """Install `count` fake Jira sites with saved Xray credentials; return their (tenant id, client key)."""
+    from types import SimpleNamespace
+
+    import sim.jira
+    from app.credentials import save_credentials
+    from app.tenants import install
+    from sim.xray.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET
+
+    key = sim.jira.generate_rsa_key()
+    monkeypatch.setattr(sim.jira, "generate_rsa_key", lambda: key)  # one RSA key for many sites: CPU is scarce
+    sites = []
+    connected = lambda *_: SimpleNamespace(status="connected", tests_visible=6, message=None)  # noqa: E731
+
+    def _make(count: int, projects: list[dict]) -> list[tuple[int, str]]:
+        made = []
+        with pg_app.app_context():
+            for _ in range(count):
+                site = sim.jira.FakeJira().start()
+                sites.append(site)
+                site.projects = projects
+                tenant = install(site.install_payload(), utcnow())
+                save_credentials(tenant, "admin-account",
+                                 {"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET},
+                                 verify=connected)
+                db.session.commit()
+                made.append((tenant.id, tenant.client_key))
+        return made
+
+    yield _make
+    for site in sites:
+        site.stop()
+
+
+def make_due(app, tenant_ids):
+    from app.backups.settings import settings_for
+
+    now = utcnow() - timedelta(minutes=1)
+    with app.app_context():
+        for tid in tenant_ids:
+            settings = settings_for(db.session.get(Tenant, tid), now)
+            settings.time_of_day, settings.next_run_at = now.strftime("%H:%M"), now
+        db.session.commit()
+
+
+def local_leftovers(app, run_id) -> list[Path]:
+    return list(Path(app_config(app).instance_path, "tmp", "backups").glob(f"{run_id}-*"))
+
+
+def test_fifty_real_backups_due_at_once_with_three_processes(pg_app, spawn, make_sites, xray):
+    sites = make_sites(50, SMALL_PROJECT)
+    make_due(pg_app, [tid for tid, _ in sites])
+    procs = [spawn("--real", "--workers", "2", "--enqueue-every", "0.3", XRAY_API_URL=xray.url) for _ in range(3)]
+    wait_until(lambda: len(runs(pg_app, status="succeeded")) == 50 or
+               any(r.status in ("failed", "skipped") for r in runs(pg_app)), 300, "50 real backups")
+    time.sleep(1.0)
+    all_runs = runs(pg_app)
+    assert len(all_runs) == 50, [(r.status, r.message) for r in all_runs if r.status != "succeeded"][:3]
+    assert all(r.status == "succeeded" and r.attempts == 1 for r in all_runs), \
+        [(r.status, r.message) for r in all_runs if r.status != "succeeded"][:3]
+    expected_tests = sum(1 for t in xray.dataset.tests if t["jira"]["key"].startswith("CHARLIE-"))
+    assert expected_tests > 0 and {r.counts["tests"] for r in all_runs} == {expected_tests}
+    store = open_store(app_config(pg_app))
+    by_tenant = {r.tenant_id: r for r in all_runs}
+    for tid, client_key in sites:
+        assert store.list_snapshots(client_key) == [by_tenant[tid].snapshot_key]
+    assert all(p.stop() == 0 for p in procs)
+
+
+def test_a_killed_real_backup_is_taken_over_and_succeeds_once_without_leftovers(pg_app, spawn, make_sites, xray):
+    [(tid, client_key)] = make_sites(1, LARGE_PROJECTS)
+    xray.set_faults(latency_ms=20)
+    first = spawn("--real", "--workers", "1", "--no-schedule", XRAY_API_URL=xray.url)
+    run_id = enqueue_manual(pg_app, tid)
+    wait_until(lambda: worker_of(first) in (get_run(pg_app, run_id).worker_id or ""), 30, "the first claim")
+    wait_until(lambda: local_leftovers(pg_app, run_id), 30, "the first attempt's local data")
+    time.sleep(1.0)
+    first.signal(signal.SIGKILL)
+    first.popen.wait()
+    assert get_run(pg_app, run_id).status == "running"  # killed mid-run, before it could publish
+    second = spawn("--real", "--workers", "1", "--no-schedule", XRAY_API_URL=xray.url)
+    run = wait_until(lambda: (r := get_run(pg_app, run_id)).status not in ("queued", "running") and r, 180,
+                     "the taken-over run to end")
+    assert run.status == "succeeded", run.message
+    assert worker_of(second) in run.worker_id and run.attempts == 2
+    assert stored_entries(pg_app, client_key) == [run_id]
+    assert local_leftovers(pg_app, run_id) == []  # the killed attempt's temporary data is gone too
+    assert len(runs(pg_app)) == 1
+
+
+def test_a_paused_real_backup_resumed_after_its_lease_stops_without_publishing(pg_app, spawn, make_sites, xray):
+    [(tid, client_key)] = make_sites(1, LARGE_PROJECTS)
+    xray.set_faults(latency_ms=20)
+    paused = spawn("--real", "--workers", "1", "--no-schedule", XRAY_API_URL=xray.url)
+    run_id = enqueue_manual(pg_app, tid)
+    wait_until(lambda: worker_of(paused) in (get_run(pg_app, run_id).worker_id or ""), 30, "the first claim")
+    time.sleep(1.0)
+    paused.signal(signal.SIGSTOP)
+    other = spawn("--real", "--workers", "1", "--no-schedule", XRAY_API_URL=xray.url)
+    wait_until(lambda: worker_of(other) in (get_run(pg_app, run_id).worker_id or ""), 30, "the takeover")
+    paused.signal(signal.SIGCONT)
+    wait_until(lambda: "stopped without publishing" in paused.log(), 60, "the resumed worker to stop")
+    run = wait_until(lambda: (r := get_run(pg_app, run_id)).status not in ("queued", "running") and r, 180,
+                     "the run to end")
+    assert run.status == "succeeded", run.message
+    assert worker_of(other) in run.worker_id and run.attempts == 2
+    assert stored_entries(pg_app, client_key) == [run_id]

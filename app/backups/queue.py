@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import and_, case, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 ENQUEUE_BATCH = 200
+DEFAULT_RETRY_DELAY = 30.0
+RETRY_DELAY_EXTENSION = "backup_retry_delay"
 TAKEN_OVER = "The previous attempt's worker stopped responding; another worker took the backup over."
 
 
@@ -183,10 +186,15 @@ def fail_or_retry(
     now: datetime,
     message: str,
     *,
-    retry_delay: float = 30.0,
+    retry_delay: float | None = None,
     max_attempts: int = MAX_ATTEMPTS,
 ) -> str | None:
-    """After a failed attempt: queue the run again after a back-off, or fail it for good; the new status."""
+    """After a failed attempt: queue the run again after a back-off, or fail it for good; the new status.
+
+    Without `retry_delay`, the back-off is this process's worker setting (`flask scheduler --retry-delay`).
+    """
+    if retry_delay is None:
+        retry_delay = current_app.extensions.get(RETRY_DELAY_EXTENSION, DEFAULT_RETRY_DELAY)
     run = db.session.get(BackupRun, run_id, populate_existing=True)
     if run is None or run.status != "running" or run.worker_id != worker_id:
         db.session.rollback()

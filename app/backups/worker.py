@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import socket
 import threading
 import time
@@ -106,7 +107,7 @@ class WorkerPool:
         workers: int = 2,
         lease_seconds: float | None = None,
         poll_interval: float = 2.0,
-        retry_delay: float = 30.0,
+        retry_delay: float = queue.DEFAULT_RETRY_DELAY,
         max_attempts: int = queue.MAX_ATTEMPTS,
         execute: Callable | None = None,
         clock: Callable = utcnow,
@@ -131,6 +132,7 @@ class WorkerPool:
         self._leases: dict[str, Lease] = {}
 
     def start(self) -> "WorkerPool":
+        self.app.extensions[queue.RETRY_DELAY_EXTENSION] = self.retry_delay
         for index in range(self.workers):
             thread = threading.Thread(target=self._loop, args=(index,), name=f"backup-worker-{index}", daemon=True)
             thread.start()
@@ -178,10 +180,28 @@ class WorkerPool:
         with self.app.app_context():
             run = queue.claim_next(worker_id, self.clock(), int(self.lease_seconds), max_attempts=self.max_attempts)
             run_id = run.id if run is not None else None
+            attempts = run.attempts if run is not None else 0
         if run_id is None:
             return False
+        if attempts > 1:
+            self._discard_earlier_attempts(run_id)
         self._execute(run_id, worker_id)
         return True
+
+    def _discard_earlier_attempts(self, run_id: str) -> None:
+        """Remove local data an earlier attempt left behind (a killed process): the run is this worker's now."""
+        if self.execute is not default_execute:
+            return
+        try:
+            from .runner import temp_root
+
+            with self.app.app_context():
+                root = temp_root()
+            for leftover in root.glob(f"{run_id}-*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+                logger.info("run %s: removed an earlier attempt's local data", run_id)
+        except Exception as exc:  # the runner's own stale-data cleanup remains the backstop
+            logger.warning("run %s: could not remove earlier local data (%s)", run_id, type(exc).__name__)
 
     def _execute(self, run_id: str, worker_id: str) -> None:
         lease = Lease(self.app, run_id, worker_id, self.lease_seconds, clock=self.clock).start()
