@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import io
 import logging
 import random
@@ -436,6 +437,69 @@ class socket_closed_port:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             return s.getsockname()[1]
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_a_throttling_body_instead_of_a_file_is_retried_not_stored(xray, make_client, fake_time):
+    att = a_file(xray, 1000)
+    client = make_client()
+    client.authenticate()
+    xray.set_faults(throttle_body_every=1, fault_targets=["attachment"])
+    xray_once = {"done": False}
+
+    def lift_after_first_wait(seconds):
+        fake_time.sleep(seconds)
+        if not xray_once["done"]:
+            xray_once["done"] = True
+            xray.clear_faults()
+
+    client._sleep = lift_after_first_wait
+    fh = io.BytesIO()
+    size, digest = client.download(f"{xray.url}/api/v2/attachments/{att['id']}", fh)
+    assert fh.getvalue() == xray.dataset.attachment_bytes(att["id"]) and size == att["size"]
+    assert client.stats.throttled == 1
+
+
+def test_a_json_attachment_is_stored_as_it_is(make_client):
+    class JsonFile:
+        """A fake transport serving one JSON file that merely mentions an error."""
+
+        def __init__(self):
+            self.body = json.dumps({"error": {"text": "not a throttle"}}).encode()
+
+        def post(self, url, **kwargs):
+            return FakeResponse(200, json.dumps("a.b.c").encode())
+
+        def get(self, url, **kwargs):
+            return FakeResponse(200, self.body, {"Content-Type": "application/json"})
+
+        def close(self):
+            pass
+
+    transport = JsonFile()
+    client = make_client(base="https://xray.cloud.getxray.app", session=transport)
+    fh = io.BytesIO()
+    client.download("https://xray.cloud.getxray.app/api/v2/attachments/x", fh)
+    assert fh.getvalue() == transport.body
+
+
+class FakeResponse:
+    def __init__(self, status, body: bytes, headers=None):
+        self.status_code, self._body = status, body
+        self.headers = {"Content-Length": str(len(body)), **(headers or {})}
+        self.is_redirect = False
+
+    def json(self):
+        return json.loads(self._body)
+
+    def iter_content(self, size):
+        for i in range(0, len(self._body), 7):  # small chunks, as a network gives them
+            yield self._body[i:i + 7]
+
+    def __enter__(self):
+        return self
 
     def __exit__(self, *exc):
         return False

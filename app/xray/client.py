@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 import logging
 import random
@@ -33,6 +34,7 @@ REJECTED_MESSAGE = "Xray rejected the Client ID or secret, or the Xray licence i
 TOKEN_LIFETIME = 24 * 3600
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
+THROTTLE_SNIFF_BYTES = 16 * 1024
 
 
 @dataclass
@@ -99,6 +101,16 @@ def _throttle_body(payload) -> dict | None:
         if text.lower().startswith("too many requests"):
             return payload["error"]
     return None
+
+
+def _take(chunks, limit: int):
+    """Chunks from an iterator until at least ``limit`` bytes have been taken."""
+    taken = 0
+    for chunk in chunks:
+        yield chunk
+        taken += len(chunk)
+        if taken >= limit:
+            return
 
 
 def _error_messages(response) -> list[str]:
@@ -256,7 +268,19 @@ class XrayClient:
                 if response.status_code != 200:
                     raise XrayQueryError("download", [f"HTTP {response.status_code}"], status=response.status_code)
                 digest, size = hashlib.sha256(), 0
-                for chunk in response.iter_content(CHUNK):
+                chunks = response.iter_content(CHUNK)
+                if response.headers.get("Content-Type", "").startswith("application/json"):
+                    # Xray may answer a throttled download with its throttling body and a 200.
+                    head = b"".join(_take(chunks, THROTTLE_SNIFF_BYTES))
+                    if len(head) < THROTTLE_SNIFF_BYTES:
+                        try:
+                            throttle = _throttle_body(json.loads(head))
+                        except ValueError:
+                            throttle = None
+                        if throttle:
+                            raise self._throttled(response, throttle)
+                    chunks = itertools.chain([head], chunks)
+                for chunk in chunks:
                     fh.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
