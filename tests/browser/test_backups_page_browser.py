@@ -245,17 +245,30 @@ def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(bro
     screenshot(page, "backups-link-used")
 
 
-def test_history_pages_through_older_runs(browser, backups_site, page):
+def row_html(page) -> list[str]:
+    """Each run row's markup, minus the one attribute that depends on the moment (`title="5 minutes ago"`)."""
+    return [re.sub(r' title="[^"]*"', "", html) for html in page.eval_on_selector_all(
+        "tr.xb-run", "rows => rows.map(r => r.outerHTML.replace(/>\\s+</g, '><').replace(/\\s+/g, ' '))")]
+
+
+def test_history_pages_through_older_runs_and_js_rows_match_the_server_rows(browser, backups_site, page):
     for i in range(13):
         add_run(backups_site, hours_ago=13 - i)
+    add_run(backups_site, status="failed", hours_ago=0.4, message="Xray rejected the credentials.", counts={},
+            trigger="manual")
+    add_run(backups_site, status="skipped", hours_ago=0.3, message="No Xray credentials are stored.", counts={})
+    add_run(backups_site, hours_ago=0.2, warnings=["2 attachments could not be read", {"message": "a <b>folder</b>"}],
+            deleted_at=datetime.now(timezone.utc), counts={"tests": 1234567, "folders": 3, "custom_thing": 1})
     open_backups(page, backups_site)
-    assert page.locator("tr.xb-run").count() == 10
-    assert page.inner_text("#runs-range") == "Runs 1–10 of 13"
+    server_rows = row_html(page)
+    assert len(server_rows) == 10
+    assert page.inner_text("#runs-range") == "Runs 1–10 of 16"
     page.click("#runs-older")
-    page.wait_for_selector("#runs-range:has-text('Runs 11–13 of 13')")
-    assert page.locator("tr.xb-run").count() == 3 and page.is_disabled("#runs-older")
+    page.wait_for_selector("#runs-range:has-text('Runs 11–16 of 16')")
+    assert page.locator("tr.xb-run").count() == 6 and page.is_disabled("#runs-older")
     page.click("#runs-newer")
-    page.wait_for_selector("#runs-range:has-text('Runs 1–10 of 13')")
+    page.wait_for_selector("#runs-range:has-text('Runs 1–10 of 16')")
+    assert row_html(page) == server_rows  # backups.js renders exactly what the template rendered
 
 
 def test_the_page_works_at_320_pixels(browser, backups_site):
