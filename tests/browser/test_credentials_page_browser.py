@@ -1,6 +1,7 @@
 """The Xray Credentials page in headless Chromium against the running app, fake Jira and Xray simulator."""
 from __future__ import annotations
 
+import logging
 import re
 
 import pytest
@@ -39,8 +40,11 @@ def secret_in_dom(page, secret) -> bool:
     )
 
 
-def test_enter_validate_reject_connect_and_remove(page, site):
+def test_enter_validate_reject_connect_and_remove(page, site, caplog):
     client_id, secret = site.valid_pair
+    caplog.set_level(logging.DEBUG)
+    urls = []
+    page.on("request", lambda request: urls.append(request.url))
     open_page(page, site)
     expect(page.locator("#not-configured")).to_be_visible()
     expect(page.locator("#cred-form")).to_be_visible()
@@ -119,6 +123,9 @@ def test_enter_validate_reject_connect_and_remove(page, site):
     expect(page.locator("#audit-list li").first).to_contain_text("Removed")
     screenshot(page, "06-removed")
     assert page.js_errors == []
+    # The live server's log (access log included) and every URL the browser requested hold no secret.
+    assert caplog.records and secret not in caplog.text
+    assert len(urls) > 10 and not any(secret in url for url in urls)
 
 
 def test_view_edit_reject_correct_and_remove_a_stored_pair(page, site):
