@@ -414,7 +414,8 @@ def test_a_killed_real_backup_is_taken_over_and_succeeds_once_without_leftovers(
     assert run.status == "succeeded", run.message
     assert worker_of(second) in run.worker_id and run.attempts == 2
     assert stored_entries(pg_app, client_key) == [run_id]
-    assert local_leftovers(pg_app, run_id) == []  # the killed attempt's temporary data is gone too
+    # The killed attempt's temporary data is gone too (the winner removes its own right after recording).
+    wait_until(lambda: local_leftovers(pg_app, run_id) == [], 10, "no local leftovers")
     assert len(runs(pg_app)) == 1
 
 
@@ -435,3 +436,49 @@ def test_a_paused_real_backup_resumed_after_its_lease_stops_without_publishing(p
     assert run.status == "succeeded", run.message
     assert worker_of(other) in run.worker_id and run.attempts == 2
     assert stored_entries(pg_app, client_key) == [run_id]
+
+
+def test_real_backup_with_storage_unavailable_fails_the_attempt_with_a_message_and_is_retried(
+        pg_app, spawn, make_sites, xray):
+    [(tid, client_key)] = make_sites(1, SMALL_PROJECT)
+    storage = Path(app_config(pg_app).backup_storage_url.removeprefix("file://"))
+    storage.mkdir(parents=True, exist_ok=True)
+    storage.rename(storage.with_name("backups-away"))
+    storage.write_text("not a folder: the storage is unavailable")
+    spawn("--real", "--workers", "1", "--no-schedule", "--retry-delay", "3", XRAY_API_URL=xray.url)
+    run_id = enqueue_manual(pg_app, tid)
+    failed = wait_until(lambda: (r := get_run(pg_app, run_id)).message and r, 60, "the failed attempt")
+    assert failed.status == "queued" and failed.snapshot_key is None, failed.message
+    assert failed.message.startswith("Attempt 1 failed") and "stored" in failed.message
+    storage.unlink()
+    storage.with_name("backups-away").rename(storage)
+    run = wait_until(lambda: (r := get_run(pg_app, run_id)).status not in ("queued", "running") and r, 60, "retry")
+    assert run.status == "succeeded" and run.attempts == 2, run.message
+    assert stored_entries(pg_app, client_key) == [run_id]
+    wait_until(lambda: local_leftovers(pg_app, run_id) == [], 10, "no local leftovers")
+
+
+def test_real_backup_with_the_database_cut_off_stops_unpublished_and_is_retried(pg_app, spawn, make_sites, xray):
+    from sqlalchemy.engine import make_url
+
+    [(tid, client_key)] = make_sites(1, LARGE_PROJECTS)
+    xray.set_faults(latency_ms=20)
+    url = make_url(app_config(pg_app).database_url)
+    proxy = TcpProxy(url.host, url.port or 5432)
+    try:
+        worker = spawn("--real", "--workers", "1", "--no-schedule", XRAY_API_URL=xray.url,
+                       database_url=url.set(host="127.0.0.1", port=proxy.port).render_as_string(False))
+        run_id = enqueue_manual(pg_app, tid)
+        wait_until(lambda: worker_of(worker) in (get_run(pg_app, run_id).worker_id or ""), 30, "the claim")
+        time.sleep(1.0)
+        proxy.cut()
+        wait_until(lambda: "stopped without publishing" in worker.log(), 60, "the cut-off worker to stop")
+        assert stored_entries(pg_app, client_key) == []  # nothing half-published
+        proxy.restore()
+        run = wait_until(lambda: (r := get_run(pg_app, run_id)).status not in ("queued", "running") and r, 180,
+                         "the retried run to end")
+        assert run.status == "succeeded" and run.attempts == 2, run.message
+        assert stored_entries(pg_app, client_key) == [run_id]
+        wait_until(lambda: local_leftovers(pg_app, run_id) == [], 10, "no local leftovers")
+    finally:
+        proxy.close()
