@@ -35,7 +35,7 @@ def authenticate(base: str, client_id=DEFAULT_CLIENT_ID, secret=DEFAULT_CLIENT_S
                          timeout=10)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def token(xray):
     return authenticate(xray.url).json()
 
@@ -254,3 +254,34 @@ def test_a_stopped_simulator_no_longer_answers_pooled_connections():
     sim.stop()
     with pytest.raises(requests.ConnectionError):
         session.post(f"{sim.url}/api/v2/authenticate", json={}, timeout=2)
+
+
+def test_dataset_query_answers_without_limits_for_ground_truth():
+    data = Dataset()
+    big = max(data.test_sets, key=lambda s: len(s["_tests"]))
+    body = data.query('query($id: String) { getTestSet(issueId: $id) { tests(limit: 1000) { total results { issueId } } } }',
+                      {"id": big["issueId"]})
+    tests = body["data"]["getTestSet"]["tests"]
+    assert tests["total"] == 250 and [t["issueId"] for t in tests["results"]] == big["_tests"]
+
+
+def test_jql_is_limited_to_100_matches_and_a_small_subset(xray, token):
+    small = gql(xray.url, token, '{ getTests(limit: 100, jql: "project = CHARLIE") { total } }').json()
+    assert small["data"]["getTests"]["total"] == sum(t["projectId"] == "10002" for t in xray.dataset.tests)
+    big = gql(xray.url, token, '{ getTests(limit: 100, jql: "project = ALPHA") { total } }').json()
+    assert "more than 100" in big["errors"][0]["message"]
+    unknown = gql(xray.url, token, '{ getTests(limit: 1, jql: "summary ~ x") { total } }').json()
+    assert "jql" in unknown["errors"][0]["message"]
+
+
+def test_filters_by_modified_since_and_folder(xray, token):
+    since = sorted(t["lastModified"] for t in xray.dataset.tests)[-5]
+    recent = gql(xray.url, token, '{ getTests(limit: 100, modifiedSince: "%s") { total } }' % since).json()
+    assert recent["data"]["getTests"]["total"] == sum(t["lastModified"] >= since for t in xray.dataset.tests)
+    query = ('{ getTests(limit: 100, projectId: "10000", folder: {path: "/Regression", includeDescendants: true}) '
+             '{ total } }')
+    inside = gql(xray.url, token, query).json()["data"]["getTests"]["total"]
+    assert inside == sum(t["projectId"] == "10000" and (t["folder"] or {}).get("path", "").startswith("/Regression")
+                         for t in xray.dataset.tests)
+    tree = gql(xray.url, token, '{ getFolder(projectId: "10000", path: "/") { path folders } }').json()
+    assert tree["data"]["getFolder"]["folders"] == xray.dataset.folders["10000"]["folders"]
