@@ -21,7 +21,7 @@ from app import app_config
 from app.backups import queue, schedule
 from app.backups.storage import open_store, tenant_hash
 from app.extensions import db
-from app.models import BackupRun, Tenant, utcnow
+from app.models import Tenant, utcnow
 
 from backup_queue_fixtures import add_tenant, get_run, get_settings, runs
 

@@ -16,13 +16,6 @@ from backup_queue_fixtures import T0, add_tenant, get_run, get_settings, runs
 LEASE = 60
 
 
-def tenant_row(app, tenant_id):
-    with app.app_context():
-        tenant = db.session.get(Tenant, tenant_id)
-        db.session.expunge(tenant)
-        return tenant
-
-
 def enqueue_manual(app, tenant_id, now=T0):
     with app.app_context():
         return queue.enqueue_manual(db.session.get(Tenant, tenant_id), now).id

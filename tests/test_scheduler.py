@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import click
-import pytest
 from flask.cli import run_command
 
 from app import app_config, create_app
