@@ -57,6 +57,13 @@ class RawFiles:
     def remove(self, key: str) -> None:
         (self.root / key).unlink()
 
+    def interrupt_delete(self, snapshot_key: str) -> None:
+        """What a deleter killed halfway leaves: the snapshot moved out of sight, not yet removed."""
+        final = self.root / snapshot_key
+        trash = final.parent / f".trash-{final.name}-dead"
+        final.rename(trash)
+        (trash / MARKER).unlink()
+
 
 class RawObjects:
     """Direct access to the bucket the S3 store wrote, bypassing it."""
@@ -76,6 +83,14 @@ class RawObjects:
 
     def remove(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def interrupt_delete(self, snapshot_key: str) -> None:
+        """What a deleter killed halfway leaves: its journal entry, the marker gone, some files still there."""
+        _, tenant, run = snapshot_key.split("/")
+        prefix = f"{self.store.prefix}/" if self.store.prefix else ""
+        self.write(f"{prefix}pending/{tenant}/{run}/deleting", b"")
+        self.remove(f"{prefix}{snapshot_key}/{MARKER}")
+        self.remove(next(k for k in self.keys() if k.startswith(prefix + snapshot_key) and k.endswith("manifest.json")))
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -279,6 +294,24 @@ def test_a_crashed_publisher_leaves_nothing_visible_and_cleanup_waits_for_the_cu
     assert store.exists(key)
 
 
+def test_an_interrupted_delete_is_finished_by_cleanup(backend, folder, data_key):
+    store, raw = backend
+    doomed = store.publish(CLIENT_KEY, "run1", folder, data_key)
+    kept = store.publish(CLIENT_KEY, "run2", folder, data_key)
+    raw.interrupt_delete(doomed)
+    assert not store.exists(doomed) and store.list_snapshots(CLIENT_KEY) == [kept]
+    assert [k for k in raw.keys() if "run1" in k]
+    assert store.cleanup_incomplete(now() + timedelta(seconds=5)) == 1
+    assert not [k for k in raw.keys() if "run1" in k]
+    assert read_all(store, kept, data_key) == sample_files_from(folder)
+
+
+def test_cleanup_needs_an_aware_cutoff(backend):
+    store, _ = backend
+    with pytest.raises(ValueError):
+        store.cleanup_incomplete(datetime.now())
+
+
 def _fresh_store(store):
     """The same storage through a new client (a forked child must not reuse the parent's connections)."""
     if isinstance(store, FileSnapshotStore):
@@ -360,6 +393,16 @@ def test_a_missing_bucket_is_named_in_the_error(s3_server, folder, data_key):
     store = S3SnapshotStore("no-such-bucket-here", "p", client=s3_server.client(max_attempts=1))
     with pytest.raises(StorageUnavailable, match="no-such-bucket-here does not exist"):
         store.publish(CLIENT_KEY, "run1", folder, data_key)
+
+
+def test_s3_cleanup_cost_does_not_grow_with_the_number_of_snapshots(s3_store_factory, folder, data_key):
+    store = s3_store_factory()
+    for run in range(6):
+        store.publish(CLIENT_KEY, f"run{run}", folder, data_key)
+    calls = []
+    store.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    assert store.cleanup_incomplete(now() + timedelta(seconds=5)) == 0
+    assert sorted(calls) == ["ListMultipartUploads", "ListObjectsV2"]  # the journal only, never every snapshot
 
 
 def test_large_files_go_up_in_parts_and_come_back_whole(s3_store_factory, tmp_path, data_key):

@@ -217,6 +217,8 @@ class FileSnapshotStore(SnapshotStore):
             self._discard(tenant_dir, f"{_TRASH}{tenant_dir.name}-{secrets.token_hex(6)}")
 
     def cleanup_incomplete(self, older_than: datetime) -> int:
+        if older_than.tzinfo is None:
+            raise ValueError("older_than must be an aware datetime")
         tenants = self.root / "tenants"
         removed = 0
         with self._disk("cleaning up incomplete snapshots"):

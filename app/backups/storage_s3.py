@@ -2,7 +2,11 @@
 
 Files go under `<runId>/<attempt>/…`, are checked against what was sent (listing: every key, every size), and only
 then the `<runId>/COMPLETE` marker naming the attempt is written: the marker is what makes a snapshot visible.
-Two publishers of one run each upload their own attempt; whichever marker stands names a whole attempt.
+Two publishers of one run each upload their own attempt; the marker is written only if absent (a conditional
+write), so the first complete attempt stands and the other removes itself.
+
+Publishes and deletes note themselves in a small journal (`<prefix>/pending/…`) first and clear it when done, so
+`cleanup_incomplete` lists only the journal, never the whole bucket, to find what a crash left behind.
 """
 from __future__ import annotations
 
@@ -35,6 +39,8 @@ from .storage import (
 logger = logging.getLogger(__name__)
 
 _PART_SIZE = 8 * 1024 * 1024
+_PENDING = "pending"  # journal: <prefix>/pending/<tenant>/<run>/<attempt or "deleting">, <tenant>/deleting
+_DELETING = "deleting"
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound"}
 _DENIED = {"AccessDenied", "403", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"}
 
@@ -81,6 +87,7 @@ class S3SnapshotStore(SnapshotStore):
         self.url = f"s3://{bucket}" + (f"/{self.prefix}" if self.prefix else "") + (
             f" (endpoint {_without_userinfo(endpoint_url)})" if endpoint_url else "")
         self.client = client or make_s3_client(endpoint_url)
+        self._conditional_writes = True
         # Parts are buffered in memory: part size × concurrency bounds what a publish holds, whatever the file size.
         self.transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
                                        max_concurrency=max_concurrency, io_chunksize=CHUNK_SIZE,
@@ -188,32 +195,63 @@ class S3SnapshotStore(SnapshotStore):
 
     # -- publishing ------------------------------------------------------------------------------------------
 
+    def _pending_key(self, snapshot_key: str, name: str) -> str:
+        """A journal entry saying work on this run is under way; cleanup looks only at these, not the whole bucket."""
+        tenant, run_id = parse_snapshot_key(snapshot_key)
+        return self._key(_PENDING, tenant, run_id, name)
+
     def publish(self, tenant_key, run_id, local_dir, data_key, *, progress: Progress | None = None) -> str:
         key = snapshot_key_for(tenant_key, run_id)
         files = local_files(Path(local_dir))
+        attempt = f"a{secrets.token_hex(8)}"
+        attempt_prefix = self._key(key, attempt) + "/"
+        pending = self._pending_key(key, attempt)
         with self._s3("publishing a snapshot"):
             if self._has_marker(key):
                 logger.info("snapshot %s is already published; keeping it", key)
                 return key
-        attempt = f"a{secrets.token_hex(8)}"
-        attempt_prefix = self._key(key, attempt) + "/"
+            self.client.put_object(Bucket=self.bucket, Key=pending, Body=b"")
         try:
             with self._s3("uploading a snapshot"):
                 stored = [self._upload(key, attempt_prefix, rel, path, data_key, progress) for rel, path in files]
                 self._verify(attempt_prefix, stored)
-                if self._has_marker(key):
-                    # A concurrent publisher of this run finished first: its snapshot stands.
-                    self._delete_keys([o["Key"] for o in self._objects(attempt_prefix)])
-                    return key
         except BaseException:
-            self._forget_attempt(attempt_prefix)
+            self._forget_attempt(attempt_prefix, pending)
             raise
         marker = build_marker(key, attempt, stored, data_key, datetime.now(timezone.utc))
         with self._s3("writing the snapshot's COMPLETE marker"):
-            # If this write fails ambiguously the attempt is kept: the marker may exist and would name it.
-            self.client.put_object(Bucket=self.bucket, Key=self._marker_key(key), Body=marker,
-                                   ContentType="application/octet-stream")
+            # If this write fails ambiguously the attempt is kept: the marker may exist and name it. The journal
+            # entry stays, and cleanup keeps the attempt if the marker names it, removes it otherwise.
+            if not self._put_marker(key, marker):
+                logger.info("snapshot %s was published concurrently; keeping the first", key)
+                self._forget_attempt(attempt_prefix, pending)
+                return key
+            self.client.delete_object(Bucket=self.bucket, Key=pending)
         return key
+
+    def _put_marker(self, snapshot_key: str, marker: bytes) -> bool:
+        """Write the marker unless one exists; False when another publisher of the run was first."""
+        from botocore.exceptions import ClientError
+
+        arguments = {"Bucket": self.bucket, "Key": self._marker_key(snapshot_key), "Body": marker,
+                     "ContentType": "application/octet-stream"}
+        if self._conditional_writes:
+            try:
+                self.client.put_object(IfNoneMatch="*", **arguments)
+                return True
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code"))
+                if code in ("PreconditionFailed", "412", "ConditionalRequestConflict", "409"):
+                    return False
+                if code not in ("NotImplemented", "501", "InvalidArgument", "InvalidRequest"):
+                    raise
+                # An S3-compatible store without conditional writes: check, then write (a narrow race remains).
+                logger.warning("snapshot storage %s does not support conditional writes", self.url)
+                self._conditional_writes = False
+        if self._has_marker(snapshot_key):
+            return False
+        self.client.put_object(**arguments)
+        return True
 
     def _upload(self, key, attempt_prefix, rel, source: Path, data_key, progress) -> StoredFile:
         with source.open("rb") as src:
@@ -234,10 +272,11 @@ class S3SnapshotStore(SnapshotStore):
                     f"({sizes.get(entry.path)} bytes stored, {entry.stored} sent); nothing was published."
                 )
 
-    def _forget_attempt(self, attempt_prefix: str) -> None:
+    def _forget_attempt(self, attempt_prefix: str, pending: str) -> None:
         try:
             self._delete_keys([o["Key"] for o in self._objects(attempt_prefix)])
-        except Exception:  # storage is likely down: cleanup_incomplete removes it later
+            self.client.delete_object(Bucket=self.bucket, Key=pending)
+        except Exception:  # storage is likely down: its journal entry stays, so cleanup_incomplete removes it
             logger.warning("could not remove the unpublished upload %s; cleanup will", attempt_prefix)
 
     # -- reading ---------------------------------------------------------------------------------------------
@@ -288,46 +327,73 @@ class S3SnapshotStore(SnapshotStore):
 
     def delete(self, snapshot_key: str) -> None:
         parse_snapshot_key(snapshot_key)
+        pending = self._pending_key(snapshot_key, _DELETING)
         with self._s3("deleting a snapshot"):
+            self.client.put_object(Bucket=self.bucket, Key=pending, Body=b"")
             # The marker goes first: from then on the snapshot is invisible, whatever happens to the rest.
             self.client.delete_object(Bucket=self.bucket, Key=self._marker_key(snapshot_key))
             self._delete_keys([o["Key"] for o in self._objects(self._key(snapshot_key) + "/")])
+            self.client.delete_object(Bucket=self.bucket, Key=pending)
 
     def delete_tenant(self, tenant_key: str) -> None:
-        prefix = self._key("tenants", tenant_hash(tenant_key)) + "/"
+        tenant = tenant_hash(tenant_key)
+        pending = self._key(_PENDING, tenant, _DELETING)
         with self._s3("deleting a tenant's snapshots"):
-            markers = [o["Key"] for o in self._objects(prefix) if o["Key"].endswith("/" + MARKER)]
-            self._delete_keys(markers)
-            self._delete_keys([o["Key"] for o in self._objects(prefix)])
+            self.client.put_object(Bucket=self.bucket, Key=pending, Body=b"")
+            self._delete_tenant_objects(tenant)
+            self._delete_keys([o["Key"] for o in self._objects(self._key(_PENDING, tenant) + "/")])
+
+    def _delete_tenant_objects(self, tenant: str) -> None:
+        prefix = self._key("tenants", tenant) + "/"
+        self._delete_keys([o["Key"] for o in self._objects(prefix) if o["Key"].endswith("/" + MARKER)])
+        self._delete_keys([o["Key"] for o in self._objects(prefix)])
 
     def cleanup_incomplete(self, older_than: datetime) -> int:
+        """Finish what the journal says was interrupted; a publisher still writing (recent objects) is left alone."""
+        if older_than.tzinfo is None:
+            raise ValueError("older_than must be an aware datetime")
         removed = 0
-        tenants_prefix = self._key("tenants") + "/"
+        journal = self._key(_PENDING) + "/"
         with self._s3("cleaning up incomplete snapshots"):
-            self._abort_stale_uploads(tenants_prefix, older_than)
-            for tenant in self._subfolders(tenants_prefix):
-                for run in self._subfolders(f"{tenants_prefix}{tenant}/"):
-                    removed += self._cleanup_run(f"tenants/{tenant}/{run}", older_than)
+            self._abort_stale_uploads(self._key("tenants") + "/", older_than)
+            for entry in list(self._objects(journal)):
+                if entry["LastModified"] >= older_than:
+                    continue
+                parts = entry["Key"][len(journal):].split("/")
+                if parts[-1] == _DELETING and len(parts) == 2:
+                    self._delete_tenant_objects(parts[0])
+                    removed += 1
+                elif len(parts) == 3:
+                    finished, count = self._cleanup_run(f"tenants/{parts[0]}/{parts[1]}", parts[2], older_than)
+                    removed += count
+                    if not finished:
+                        continue
+                self.client.delete_object(Bucket=self.bucket, Key=entry["Key"])
         return removed
 
-    def _cleanup_run(self, snapshot_key: str, older_than: datetime) -> int:
+    def _cleanup_run(self, snapshot_key: str, name: str, older_than: datetime) -> tuple[bool, int]:
+        """Remove what an interrupted publish (`name` = its attempt) or delete left of a run: (done, removed)."""
         raw = self._get_marker(snapshot_key)
         try:
             current = marker_header(raw)["attempt"] if raw is not None else None
         except SnapshotIntegrityError:
             current = None
-        removed = 0
-        run_prefix = self._key(snapshot_key) + "/"
-        for attempt in self._subfolders(run_prefix):
-            if attempt == current:
-                continue
-            objects = list(self._objects(f"{run_prefix}{attempt}/"))
-            # Judge by the newest object: an upload still adding files is not a leftover yet.
-            if objects and max(o["LastModified"] for o in objects) < older_than:
-                self._delete_keys([o["Key"] for o in objects])
-                removed += 1
-                logger.info("removed incomplete upload %s/%s", snapshot_key, attempt)
-        return removed
+        if name == _DELETING:
+            prefix = self._key(snapshot_key) + "/"
+            if current is not None:
+                return True, 0  # the delete never got as far as the marker, or the run was published again
+        elif name == current:
+            return True, 0  # published: only the journal entry was left behind
+        else:
+            prefix = self._key(snapshot_key, name) + "/"
+        objects = [o for o in self._objects(prefix) if name != _DELETING or not o["Key"].endswith("/" + MARKER)]
+        # Judge by the newest object: an upload still adding files is not a leftover yet.
+        if objects and max(o["LastModified"] for o in objects) >= older_than:
+            return False, 0
+        self._delete_keys([o["Key"] for o in objects])
+        if objects:
+            logger.info("removed incomplete snapshot data %s/%s", snapshot_key, name)
+        return True, 1 if objects else 0
 
     def _abort_stale_uploads(self, prefix: str, older_than: datetime) -> None:
         paginator = self.client.get_paginator("list_multipart_uploads")
