@@ -277,6 +277,21 @@
     }
   }
 
+  /* A scheduled backup may start while the page is open: look for a newer run now and then. */
+  var NEWEST_CHECK_MS = window.__xbNewRunCheckMs || 30000;  // tests shorten it
+  function watchForNewRuns() {
+    setTimeout(function check() {
+      if (view.offset !== 0 || document.hidden) { setTimeout(check, NEWEST_CHECK_MS); return; }
+      XB.api.get("/api/backups?limit=1").then(function (data) {
+        var newest = data && data.runs && data.runs[0];
+        var known = view.runs.some(function (r) { return newest && r.id === newest.id; });
+        return newest && !known && view.offset === 0 ? loadPage(0) : null;
+      }).then(null, function () { /* try again later */ }).then(function () {
+        setTimeout(check, NEWEST_CHECK_MS);
+      });
+    }, NEWEST_CHECK_MS);
+  }
+
   /* ------------------------------------------------------------------ Back up now */
 
   function backupNow() {
@@ -500,6 +515,7 @@
   downloads();
   pager();
   credentialsLink();
+  watchForNewRuns();
   drawChart();
   view.runs.forEach(function (run) { if (ACTIVE[run.status]) watch(run.id); });
   document.documentElement.setAttribute("data-backups-ready", "true");

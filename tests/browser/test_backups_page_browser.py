@@ -52,7 +52,7 @@ def add_run(site, *, status="succeeded", hours_ago=1.0, seconds=95, size=3_500_0
         run = BackupRun(
             tenant_id=(tenant or site.tenant).id, status=status, trigger=fields.pop("trigger", "scheduled"),
             queued_at=started - timedelta(seconds=2), started_at=started,
-            finished_at=started + timedelta(seconds=seconds),
+            finished_at=None if status in ("queued", "running") else started + timedelta(seconds=seconds),
             bytes=size if status == "succeeded" else None,
             counts=fields.pop("counts", {"tests": 120, "test_runs": 480, "attachments": 6}),
             snapshot_key=f"tenants/{'0' * 32}/history{int(hours_ago * 10)}" if status == "succeeded" else None,
@@ -243,6 +243,28 @@ def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(bro
     assert again.status == 410
     assert "already used" in page.inner_text("main") and "Download link no longer valid" in page.inner_text("h1")
     screenshot(page, "backups-link-used")
+
+
+def test_a_scheduled_run_that_starts_while_the_page_is_open_appears_and_goes_live(browser, backups_site, page):
+    from app.extensions import db
+    from app.models import BackupRun
+
+    add_run(backups_site, hours_ago=5)
+    page.add_init_script("window.__xbNewRunCheckMs = 300")
+    open_backups(page, backups_site)
+    run_id = add_run(backups_site, status="running", hours_ago=0.01, counts=None,
+                     progress={"stage": "test runs", "project": "CALC", "counts": {"tests": 40, "test_runs": 2}})
+    page.wait_for_selector(f'tr[data-run-id="{run_id}"][data-status=running]')
+    progress = page.inner_text(f'tr[data-run-id="{run_id}"] .xb-progress-text')
+    assert progress == "Backing up test runs in CALC · 42 items so far"
+    with backups_site.app.app_context():
+        run = db.session.get(BackupRun, run_id)
+        run.status, run.finished_at, run.progress = "succeeded", datetime.now(timezone.utc), None
+        run.counts, run.bytes = {"tests": 40, "test_runs": 9}, 2048
+        db.session.commit()
+    page.wait_for_selector(f'tr[data-run-id="{run_id}"][data-status=succeeded]')
+    assert "9 test runs" in page.inner_text(f'tr[data-run-id="{run_id}"]')
+    assert page.inner_text("#notice") == "Backup succeeded."
 
 
 def row_html(page) -> list[str]:
