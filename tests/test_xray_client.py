@@ -216,7 +216,19 @@ def test_429_without_retry_after_waits_for_the_body_date_or_backs_off(xray, make
     xray.set_faults(too_many_every=2, retry_after=None)
     client.graphql("statuses", STATUSES)
     client.graphql("statuses", STATUSES)
-    assert len(fake_time.sleeps) == 1 and 0 <= fake_time.sleeps[0] <= 2.5
+    assert len(fake_time.sleeps) == 1 and 1 <= fake_time.sleeps[0] <= 2.5  # the body's date is a second ahead
+
+
+def test_repeated_throttling_without_retry_after_backs_off_exponentially(xray, make_client, fake_time):
+    client = make_client()
+    client.authenticate()
+    xray.set_faults(too_many_every=1, retry_after=None)
+    client._wall = lambda: datetime(2100, 1, 1, tzinfo=timezone.utc)  # the body's date is long past: no hint
+    with pytest.raises(XrayUnavailable):
+        client.graphql("statuses", STATUSES)
+    assert len(fake_time.sleeps) >= 5
+    assert fake_time.sleeps[4] > 2 * fake_time.sleeps[1]
+    assert sum(fake_time.sleeps) <= client.retry_budget
 
 
 def test_throttling_body_on_a_200_is_recognised(xray, make_client, fake_time):

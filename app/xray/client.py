@@ -35,6 +35,8 @@ TOKEN_LIFETIME = 24 * 3600
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
 THROTTLE_SNIFF_BYTES = 16 * 1024
+MIN_THROTTLE_WAIT = 1.0       # even "Retry-After: 0" waits a second: hammering a throttled tenant helps nobody
+MAX_THROTTLES_PER_CALL = 20
 
 
 @dataclass
@@ -315,6 +317,8 @@ class XrayClient:
         wait = _parse_wait(response.headers.get("Retry-After"), now)
         if wait is None and throttle:
             wait = _parse_wait(str(throttle.get("nextValidRequestDate") or ""), now)
+        if wait is not None and wait <= 0:
+            wait = None  # "now" or a date already past (clocks differ): back off instead of hammering
         return _Retry("rate limited by Xray", status=response.status_code, wait=wait, throttled=True)
 
     def _backoff(self, attempt: int) -> float:
@@ -322,7 +326,7 @@ class XrayClient:
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
     def _attempts(self, name: str, attempt: Callable, *, authenticated: bool = True):
-        attempts, failures, spent, reauthenticated = 0, 0, 0.0, False
+        attempts, failures, throttles, spent, reauthenticated = 0, 0, 0, 0.0, False
         while True:
             waited = self.pacer.acquire()
             if waited > 0:
@@ -350,12 +354,14 @@ class XrayClient:
             spent += self._clock() - started
             if failure.throttled:
                 self.stats.throttled += 1
-                delay = failure.wait if failure.wait is not None else self._backoff(max(1, failures + 1))
-                delay += self._rng.uniform(0, 0.25)
+                throttles += 1
+                delay = failure.wait if failure.wait is not None else self._backoff(throttles)
+                delay = max(MIN_THROTTLE_WAIT, delay) + self._rng.uniform(0, 0.25)
             else:
                 failures += 1
                 delay = self._backoff(failures)
-            if failures >= self.max_attempts or spent + delay > self.retry_budget:
+            if (failures >= self.max_attempts or throttles > MAX_THROTTLES_PER_CALL
+                    or spent + delay > self.retry_budget):
                 logger.warning("xray %s gave up after %d attempts: %s", name, attempts, failure.reason)
                 raise XrayUnavailable(
                     f"Xray kept failing for {name} ({failure.reason}) after {attempts} attempts.",
