@@ -14,7 +14,10 @@
   ``_iterations`` (each ``{"rank", "parameters", "status", "_step_results": [...]}``),
   ``_preconditions``. Use ``public(record)`` to drop them.
 - ``test_by_id`` / ``precondition_by_id`` / ``test_set_by_id`` / ``test_plan_by_id`` /
-  ``test_execution_by_id`` / ``test_run_by_id``: the same records by id.
+  ``test_execution_by_id`` / ``test_run_by_id``: the same records by id; ``runs_by_test`` and
+  ``runs_by_execution``: issue id → runs; ``member_of[(kind, test issue id)]`` with kind ``sets``,
+  ``plans`` or ``execs``: the issue ids holding that test.
+- ``counts()``: records per entity, named as in the snapshot (attachments: those Xray can serve).
 - ``folders``: ``{projectId: root node}``; a node is ``{"name", "path", "testsCount",
   "preconditionsCount", "issuesCount", "folders": [child nodes]}`` (what ``getFolder`` returns).
 - ``project_settings``: ``{projectId: getProjectSettings result}``; ``statuses``, ``step_statuses``,
