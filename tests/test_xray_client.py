@@ -515,3 +515,11 @@ class FakeResponse:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_verify_gives_up_on_a_hanging_xray_after_one_read_timeout(xray):
+    xray.set_faults(latency_ms=1500, fault_targets=["authenticate", "graphql"])
+    started = time.monotonic()
+    result = verify_credentials(xray.url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, timeout=(1, 0.3))
+    assert result.status == "unreachable" and time.monotonic() - started < 1.5
+    assert xray.stats()["authenticate"] == 1

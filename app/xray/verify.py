@@ -31,11 +31,13 @@ class Verification:
         return self.status == "connected"
 
 
-def verify_credentials(base_url: str, client_id: str, client_secret: str, *, timeout: tuple[float, float] = (3, 10),
+def verify_credentials(base_url: str, client_id: str, client_secret: str, *, timeout: tuple[float, float] = (3, 8),
                        max_attempts: int = 2, sleep=time.sleep, session=None, pacer=None) -> Verification:
     """Authenticate and count visible tests; never raises for Xray's answers (an admin is waiting)."""
+    # Quick failures (refused connection, 502) are tried twice; a hanging Xray costs one read timeout per
+    # call, so an admin waits at most about two timeouts.
     client = XrayClient(base_url, client_id, client_secret, timeout=timeout, max_attempts=max_attempts,
-                        retry_budget=15.0, backoff_base=0.5, backoff_cap=2.0, sleep=sleep, session=session,
+                        retry_budget=timeout[1], backoff_base=0.5, backoff_cap=2.0, sleep=sleep, session=session,
                         pacer=pacer)
     try:
         try:
