@@ -301,3 +301,39 @@ def test_a_download_that_cannot_start_leaves_the_link_usable(app, api, client, t
     assert failed.status_code == 503 and "Try the same link again" in failed.get_data(as_text=True)
     shutil.move(storage.with_name("moved-away"), storage)
     assert client.get(path).status_code == 200
+
+
+def test_concurrent_requests_for_one_link_over_http_get_one_zip(db_app, fake_jira):
+    """Real HTTP, a threaded server, both databases: of simultaneous uses of one link, exactly one streams."""
+    import requests
+    from werkzeug.serving import make_server
+
+    from connect_helpers import install_tenant
+
+    tenant = install_tenant(db_app, fake_jira)
+    run_id, _ = publish_snapshot(db_app, tenant)
+    with db_app.app_context():
+        token = issue_link(db.session.get(Tenant, tenant.id), run_id, now=datetime.now(timezone.utc)).token
+    server = make_server("127.0.0.1", 0, db_app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_port}/downloads/{token}"
+    barrier, statuses, bodies = threading.Barrier(5), [], []
+
+    def fetch():
+        barrier.wait()
+        response = requests.get(url, timeout=30)
+        statuses.append(response.status_code)
+        if response.status_code == 200:
+            bodies.append(response.content)
+
+    try:
+        workers = [threading.Thread(target=fetch) for _ in range(5)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join(60)
+    finally:
+        server.shutdown()
+    assert sorted(statuses) == [200, 410, 410, 410, 410]
+    assert "manifest.json" in zipfile.ZipFile(io.BytesIO(bodies[0])).namelist()
