@@ -376,7 +376,7 @@ def test_unreachable_storage_raises_an_actionable_storage_error(kind, tmp_path, 
     else:
         endpoint = f"http://127.0.0.1:{_closed_port()}"
         store = S3SnapshotStore("snapshots", "p", client=make_s3_client(endpoint, max_attempts=1, **S3_CREDENTIALS))
-        hint = "S3_ENDPOINT_URL"
+        hint = f"s3://snapshots/p \\(endpoint {endpoint}\\) is unreachable .* Check S3_ENDPOINT_URL"
     for call in (
         lambda: store.publish(CLIENT_KEY, "run1", folder, data_key),
         lambda: store.exists(f"tenants/{tenant_hash(CLIENT_KEY)}/run1"),

@@ -83,10 +83,10 @@ class S3SnapshotStore(SnapshotStore):
 
         self.bucket = bucket
         self.prefix = prefix.strip("/")
-        self.endpoint_url = endpoint_url
-        self.url = f"s3://{bucket}" + (f"/{self.prefix}" if self.prefix else "") + (
-            f" (endpoint {_without_userinfo(endpoint_url)})" if endpoint_url else "")
         self.client = client or make_s3_client(endpoint_url)
+        self.endpoint_url = endpoint_url or (client.meta.endpoint_url if client is not None else None)
+        self.url = f"s3://{bucket}" + (f"/{self.prefix}" if self.prefix else "") + (
+            f" (endpoint {_without_userinfo(self.endpoint_url)})" if self.endpoint_url else "")
         self._conditional_writes = True
         # Parts are buffered in memory: part size × concurrency bounds what a publish holds, whatever the file size.
         self.transfer = TransferConfig(multipart_threshold=part_size, multipart_chunksize=part_size,
