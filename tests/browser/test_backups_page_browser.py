@@ -173,6 +173,11 @@ def test_invalid_schedule_shows_field_errors_and_a_valid_one_shows_the_next_run(
     assert page.input_value("#frequency") == "weekly" and page.input_value("#retentionCount") == "14"
     assert page.input_value("#retentionDays") == ""
 
+    page.uncheck("#enabled")
+    page.press("#timeOfDay", "Enter")  # Enter submits
+    page.wait_for_selector("#settings-saved:has-text('Scheduled backups are off')")
+    assert page.inner_text("#next-run").startswith("Scheduled backups are off.")
+
 
 def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(browser, backups_site, page, tmp_path):
     from app.backups import queue
