@@ -63,3 +63,37 @@ def test_a_non_rsa_key_is_refused(fake_jira):
     fake_jira.public_keys["ec-key"] = pem
     with pytest.raises(KeyUnavailable):
         InstallKeyFetcher(fake_jira.keys_url)("ec-key")
+
+
+def test_a_trickling_key_server_is_cut_off_at_the_budget():
+    import threading
+    import time
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Trickle(BaseHTTPRequestHandler):
+        def log_message(self, *_args):
+            return None
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", "4000")
+            self.end_headers()
+            try:
+                for _ in range(4000):
+                    self.wfile.write(b"-")
+                    self.wfile.flush()
+                    time.sleep(0.05)
+            except OSError:
+                pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
+    try:
+        started = time.monotonic()
+        with pytest.raises(KeyUnavailable):
+            InstallKeyFetcher(f"http://127.0.0.1:{server.server_port}", timeout=(0.5, 0.5))("trickle")
+        assert time.monotonic() - started < 2.5
+    finally:
+        server.shutdown()
+        server.server_close()

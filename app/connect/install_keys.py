@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 
 import requests
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -16,7 +17,7 @@ logger = logging.getLogger(__name__)
 # Letters, digits, '-', '_' and '/' separated segments: no '..', no '%', no '?', '#', ':' or '@'.
 _KID = re.compile(r"^[A-Za-z0-9_\-]+(?:/[A-Za-z0-9_\-]+)*$")
 KID_MAX_LENGTH = 128
-FETCH_TIMEOUT = (2.0, 3.0)  # connect, read: at most 5 s in all
+FETCH_TIMEOUT = (2.0, 3.0)  # connect, read: at most 5 s in all for a server that stops answering
 MAX_KEY_BYTES = 16 * 1024
 
 _cache: dict[tuple[str, str], str] = {}
@@ -53,13 +54,25 @@ class InstallKeyFetcher:
 
     def _fetch(self, kid: str) -> str:
         url = f"{self.keys_url}/{kid}"
+        deadline = time.monotonic() + sum(self.timeout)
         try:
             response = self._session.get(url, timeout=self.timeout, stream=True, allow_redirects=False)
             try:
                 if response.status_code != 200:
                     logger.warning("install key %s: key server answered HTTP %s", kid, response.status_code)
                     raise KeyUnavailable()
-                body = response.raw.read(MAX_KEY_BYTES + 1, decode_content=True)
+                body = b""
+                while True:
+                    # read1 returns what has arrived: a server trickling bytes cannot outlast the budget.
+                    chunk = response.raw.read1(4096)
+                    if not chunk:
+                        break
+                    body += chunk
+                    if len(body) > MAX_KEY_BYTES or time.monotonic() > deadline:
+                        break
+                if time.monotonic() > deadline:
+                    logger.warning("install key %s: key server too slow", kid)
+                    raise KeyUnavailable()
             finally:
                 response.close()
         except requests.RequestException as exc:
