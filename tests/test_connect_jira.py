@@ -113,3 +113,22 @@ def test_the_admin_cache_expires_and_keeps_negative_answers_shorter():
     clock[0] = 301
     assert cache.get("t", "admin") is None
     assert cache.get("other-tenant", "admin") is None
+
+
+def test_a_4xx_answer_is_a_jira_error_with_its_status_and_not_retried(fake_jira):
+    client = make_client(fake_jira)
+    with pytest.raises(JiraError) as info:
+        client.get_json("/rest/api/3/no-such-resource")
+    assert info.value.status == 404
+    assert len(fake_jira.requests) == 1
+
+
+def test_a_200_that_is_not_json_is_a_jira_error(fake_jira, monkeypatch):
+    import requests
+
+    client = make_client(fake_jira)
+    response = requests.Response()
+    response.status_code, response._content = 200, b"<html>maintenance</html>"
+    monkeypatch.setattr(client, "request", lambda *a, **k: response)
+    with pytest.raises(JiraError, match="not JSON"):
+        client.has_global_permission("admin-account")

@@ -111,10 +111,20 @@ class JiraClient:
         raise AssertionError("unreachable")
 
     def get_json(self, path: str, params=None):
-        return self.request("GET", path, params=params).json()
+        return self._json("GET", path, self.request("GET", path, params=params))
 
     def post_json(self, path: str, body: dict):
-        return self.request("POST", path, json=body).json()
+        return self._json("POST", path, self.request("POST", path, json=body))
+
+    @staticmethod
+    def _json(method: str, path: str, response: requests.Response):
+        try:
+            body = response.json()
+        except ValueError:
+            raise JiraError(method, path, response.status_code, "the answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise JiraError(method, path, response.status_code, "the answer is not a JSON object")
+        return body
 
     def has_global_permission(self, account_id: str, permission: str = "ADMINISTER") -> bool:
         """Ask Jira whether the account holds a global permission."""
