@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -41,6 +42,16 @@ def public(view):
 
 def is_public(view) -> bool:
     return bool(getattr(view, "_public", False))
+
+
+@contextmanager
+def jwt_errors_as_401(what: str):
+    """The one adapter from the core's typed JwtError to a 401 whose message names no secret."""
+    try:
+        yield
+    except JwtError as exc:
+        logger.info("%s refused: %s", what, exc.detail)
+        raise Unauthorized(exc.detail) from None
 
 
 def init_auth(app: Flask) -> None:
@@ -184,10 +195,8 @@ def _authenticate():
     if view is None or is_public(view):
         return None
     context = request.path.startswith("/api/")
-    try:
+    with jwt_errors_as_401(f"{request.method} {request.path}"):
         tenant, verified = verify_current_request(context=context)
-    except JwtError as exc:
-        raise Unauthorized(exc.detail) from None
     account_id = verified.account_id
     if account_id is None:
         raise Forbidden("This page needs a signed-in Jira administrator.")

@@ -9,9 +9,9 @@ from flask import Blueprint, request
 
 from .. import app_config, tenants
 from ..config import host_allowed
-from ..connect.auth import extract_token, public, request_qsh
+from ..connect.auth import extract_token, jwt_errors_as_401, public, request_qsh
 from ..connect import install_keys
-from ..connect.jwt import IssuerMismatch, JwtError, verify_hs256, verify_install
+from ..connect.jwt import IssuerMismatch, verify_hs256, verify_install
 from ..errors import BadRequest, Unauthorized
 from ..models import utcnow
 
@@ -39,7 +39,7 @@ def _verified_install_payload(event: str) -> dict:
     """Verify an installed/uninstalled call as Atlassian specifies; return its body."""
     payload = _payload()
     config = app_config()
-    try:
+    with jwt_errors_as_401(event):
         token = extract_token(from_header=True, from_query=False)
         verify_install(
             token,
@@ -49,8 +49,6 @@ def _verified_install_payload(event: str) -> dict:
             body_client_key=payload["clientKey"],
             now=utcnow(),
         )
-    except JwtError as exc:
-        raise _refuse(event, exc.detail) from None
     _check_event_and_host(event, payload)
     return payload
 
@@ -87,13 +85,11 @@ def _verified_hs256_payload(event: str) -> dict:
         tenant = tenants.find_tenant(client_key)
         return tenants.shared_secret(tenant) if tenant is not None else None
 
-    try:
+    with jwt_errors_as_401(event):
         token = extract_token(from_header=True, from_query=False)
         verified = verify_hs256(token, secret_for, expected_qsh=request_qsh("POST"), now=utcnow())
         if verified.client_key != payload["clientKey"]:
             raise IssuerMismatch()
-    except JwtError as exc:
-        raise _refuse(event, exc.detail) from None
     _check_event_and_host(event, payload)
     return payload
 
