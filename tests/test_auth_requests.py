@@ -291,3 +291,14 @@ def test_a_cached_tenant_is_a_usable_session_object(probed, tenant):
     first = _api(probed, context_token(tenant)).json
     second = _api(probed, context_token(tenant)).json
     assert first == second == {"tenant": tenant.client_key, "id": tenant.id, "base": tenant.base_url}
+
+
+def test_context_tokens_and_the_tenant_cache_work_on_every_database(db_app, fake_jira):
+    from connect_helpers import install_tenant
+
+    db_app.add_url_rule("/api/_probe_db", "probe_db", lambda: {"id": g.tenant.id, "key": g.tenant.client_key})
+    tenant = install_tenant(db_app, fake_jira)
+    for _ in range(3):  # the first reads the row, the next ones use the cached copy
+        response = _api(db_app, context_token(tenant), path="/api/_probe_db")
+        assert response.json == {"id": tenant.id, "key": tenant.client_key}
+    assert _api(db_app, context_token(tenant, "plain-user"), path="/api/_probe_db").status_code == 403
