@@ -53,6 +53,18 @@ def lower_bound(ds) -> int:
 
 # ---------------------------------------------------------------- the child: one export, measured
 
+def peak_rss_kb() -> int:
+    """This process's peak RSS. VmHWM belongs to the process image; ru_maxrss would carry the parent's size
+    over fork+exec (Linux keeps the larger of the two), which here holds the whole simulated dataset."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child(url: str, out: str, rate_limit: int, window: float) -> None:
     from app.backups.exporter import Exporter
     from app.backups.snapshot import SnapshotWriter
@@ -66,7 +78,7 @@ def child(url: str, out: str, rate_limit: int, window: float) -> None:
     Exporter(client, writer).export(projects)
     writer.finish(finished_at="-", requests=client.stats.requests)
     wall = time.monotonic() - started
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = peak_rss_kb()
     print(json.dumps({"wall": wall, "peak_rss_mb": peak_kb / 1024, "stats": client.stats.as_dict(),
                       "counts": writer.counts(), "attachment_bytes": writer.attachment_bytes}))
 
