@@ -152,8 +152,13 @@ def xray(dataset):
 
 
 @pytest.fixture
-def app(make_app, xray):
-    return make_app(XRAY_API_URL=xray.url, XRAY_RATE_LIMIT="100000")
+def app(request, make_app, xray):
+    """The app pointed at the simulator; a test parametrised with database="postgresql" gets it on PostgreSQL."""
+    env = {"XRAY_API_URL": xray.url, "XRAY_RATE_LIMIT": "100000"}
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("database") == "postgresql":
+        env["DATABASE_URL"] = request.getfixturevalue("pg_database_url")
+    return make_app(**env)
 
 
 @pytest.fixture

@@ -5,8 +5,18 @@ import io
 import zipfile
 from datetime import timedelta
 
+import pytest
+
 from app.extensions import db
 from app.models import BackupRun, Tenant, utcnow
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def app(request, make_app):
+    """Every API test on both databases: the one-active-run rule is a partial unique index on each."""
+    if request.param == "postgresql":
+        return make_app(DATABASE_URL=request.getfixturevalue("pg_database_url"))
+    return make_app()
 
 
 def add_run(app, tenant_id: int, status: str, minutes_ago: int, **fields) -> str:

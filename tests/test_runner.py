@@ -77,6 +77,15 @@ def test_backup_reproduces_the_simulated_tenant_exactly(app, site, xray, dataset
     assert temp_left(app) == []
 
 
+@pytest.mark.parametrize("database", ["postgresql"])
+def test_backup_on_postgresql_succeeds_and_records_the_run(app, site, dataset, database):
+    save_credentials(app, site)
+    run = execute(app, claimed_run(app, site))
+    assert run.status == "succeeded", run.message
+    assert run.counts == dataset.counts() and run.snapshot_key and run.finished_at
+    assert len(published(app)) == 1
+
+
 FAULTS = {
     "rate limit with Retry-After": dict(too_many_every=40, retry_after=1),
     "rate limit without Retry-After": dict(too_many_every=17, retry_after=None),
