@@ -68,3 +68,72 @@ def lower_bound(ds) -> int:
         children += [len(it["_step_results"]) for it in run["_iterations"]]
     total += sum(max(0, math.ceil(n / 100) - 1) for n in children)
     return total + ds.counts()["attachments"]
+
+
+class ShortChildClient(DatasetClient):
+    """Xray claiming more tests in a test set than it will ever return."""
+
+    def graphql(self, name, query, variables=None):
+        data = super().graphql(name, query, variables)
+        if name == "TestSetTestsPage":
+            data["getTestSet"]["tests"]["results"] = []
+        return data
+
+
+class ShortListClient(DatasetClient):
+    def graphql(self, name, query, variables=None):
+        data = super().graphql(name, query, variables)
+        if name == "TestsPage" and variables["start"] >= 100:
+            data["getTests"]["results"] = []
+        return data
+
+
+@pytest.mark.parametrize("client_class, words", [
+    (ShortChildClient, "tests of test set"),
+    (ShortListClient, "tests in project ALPHA"),
+])
+def test_a_list_that_cannot_be_read_whole_fails_the_export_naming_it(tmp_path, dataset, client_class, words):
+    from app.backups.exporter import ExportError
+
+    with pytest.raises(ExportError, match=words):
+        export(tmp_path, dataset, client_class(dataset))
+
+
+def test_progress_reports_counts_and_requests_and_checkpoints_can_stop_it(tmp_path, dataset):
+    class Stop(Exception):
+        pass
+
+    updates = []
+    checks = {"n": 0}
+
+    def checkpoint():
+        checks["n"] += 1
+        if checks["n"] > 3:
+            raise Stop()
+
+    client = DatasetClient(dataset)
+    writer = SnapshotWriter(tmp_path / "snap", run_id="r", started_at="s", xray_api_url=client.base_url)
+    with pytest.raises(Stop):
+        Exporter(client, writer, progress=updates.append, checkpoint=checkpoint).export(dataset.projects)
+    assert updates and updates[-1]["requests"] == client.stats.requests
+    assert updates[-1]["counts"]["tests"] > 0 and updates[-1]["project"] == "ALPHA"
+    assert client.stats.requests < 100  # stopped early: a full export takes about 160
+
+
+def test_files_stored_in_jira_are_never_requested(tmp_path, dataset):
+    client, _, _ = export(tmp_path, dataset)
+    asked = {params["url"].rsplit("/", 1)[1] for name, params in client.calls if name == "download"}
+    in_jira = {a["id"] for a in dataset.attachments.values() if a["storedInJira"]}
+    assert asked and not asked & in_jira
+
+
+def test_lists_are_paged_by_project_and_children_only_when_longer_than_inline(tmp_path, dataset):
+    client, _, _ = export(tmp_path, dataset)
+    child_pages = [(n, v) for n, v in client.calls if n.endswith("Page") and "issueId" in v]
+    # Only the deliberately long children are paged: the 250-test set, the 150-test plan, the 110-test execution.
+    paged = {v["issueId"] for _, v in child_pages}
+    long_ones = {r["issueId"] for r in dataset.test_sets + dataset.test_plans + dataset.test_executions
+                 if len(r["_tests"]) > 50}
+    assert paged <= long_ones | {t["issueId"] for t in dataset.tests}
+    assert all("projectId" in v or "issueId" in v or "id" in v or "testExecIssueIds" in v
+               for n, v in client.calls if n != "download")
