@@ -13,10 +13,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from app.xray.client import ClientStats, XrayClient, _parse_wait
+from app.xray.client import ClientStats, XrayClient
 from app.xray.errors import XrayAuthError, XrayError, XrayNotFound, XrayQueryError, XrayUnavailable
 from app.xray.pacer import Pacer, forget_pacers, pacer_for
 from app.xray.regions import REGIONS, region_base_url
+from app.xray.responses import parse_wait
 from app.xray.verify import Verification, verify_credentials
 from sim.xray import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, XraySimulator
 
@@ -252,10 +253,10 @@ def test_endless_throttling_is_bounded_by_the_retry_budget(xray, make_client, fa
 
 def test_retry_after_values_are_parsed():
     now = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
-    assert _parse_wait("12", now) == 12
-    assert _parse_wait(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30
-    assert _parse_wait("2026-01-01T12:00:45.000Z", now) == 45
-    assert _parse_wait("garbage", now) is None and _parse_wait(None, now) is None
+    assert parse_wait("12", now) == 12
+    assert parse_wait(format_datetime(now + timedelta(seconds=30), usegmt=True), now) == 30
+    assert parse_wait("2026-01-01T12:00:45.000Z", now) == 45
+    assert parse_wait("garbage", now) is None and parse_wait(None, now) is None
 
 
 # ---- query failures ---------------------------------------------------------------------------

@@ -7,7 +7,6 @@ budget in seconds (pacer waits do not count), so a permanently failing Xray give
 """
 from __future__ import annotations
 
-import base64
 import hashlib
 import itertools
 import json
@@ -16,22 +15,21 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from email.utils import parsedate_to_datetime
 from typing import Callable
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 
 from .errors import XrayAuthError, XrayError, XrayNotFound, XrayQueryError, XrayUnavailable
 from .pacer import Pacer
 from .regions import is_official_host
+from .responses import error_messages, origin, parse_wait, take, throttle_body, token_lifetime
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_RATE_LIMIT = 300
 RETRYABLE_STATUSES = {500, 502, 503, 504}
 REJECTED_MESSAGE = "Xray rejected the Client ID or secret, or the Xray licence is not valid."
-TOKEN_LIFETIME = 24 * 3600
 MAX_REDIRECTS = 5
 CHUNK = 64 * 1024
 THROTTLE_SNIFF_BYTES = 16 * 1024
@@ -64,72 +62,6 @@ class _Retry(Exception):
 
 class _Reauthenticate(Exception):
     """The token was refused: fetch a new one and try again (once per call)."""
-
-
-def _token_lifetime(token: str) -> float:
-    """Seconds the token is valid for, read from its payload without verifying it (24 h if unreadable)."""
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        return float(claims["exp"]) - float(claims.get("iat") or time.time())
-    except (IndexError, ValueError, KeyError, TypeError):
-        return float(TOKEN_LIFETIME)
-
-
-def _parse_wait(value: str | None, now: datetime) -> float | None:
-    """Seconds from a Retry-After value (seconds or HTTP date) or an ISO date; None if absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    for parse in (parsedate_to_datetime, lambda v: datetime.fromisoformat(v.replace("Z", "+00:00"))):
-        try:
-            moment = parse(value)
-        except (TypeError, ValueError, IndexError):
-            continue
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        return max(0.0, (moment - now).total_seconds())
-    return None
-
-
-def _throttle_body(payload) -> dict | None:
-    """Xray's throttling body ``{"error": {"text": "Too many requests…", …}}``, which may come with a 200."""
-    if isinstance(payload, dict) and isinstance(payload.get("error"), dict):
-        text = str(payload["error"].get("text") or "")
-        if text.lower().startswith("too many requests"):
-            return payload["error"]
-    return None
-
-
-def _take(chunks, limit: int):
-    """Chunks from an iterator until at least ``limit`` bytes have been taken."""
-    taken = 0
-    for chunk in chunks:
-        yield chunk
-        taken += len(chunk)
-        if taken >= limit:
-            return
-
-
-def _error_messages(response) -> list[str]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return [f"HTTP {response.status_code}"]
-    if isinstance(payload, dict) and isinstance(payload.get("errors"), list):
-        return [str(e.get("message") if isinstance(e, dict) else e) for e in payload["errors"]]
-    if isinstance(payload, dict) and payload.get("error"):
-        return [str(payload["error"])]
-    return [f"HTTP {response.status_code}"]
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 class XrayClient:
@@ -178,14 +110,14 @@ class XrayClient:
                 token = response.json()
             except ValueError:
                 raise _Retry("a truncated or non-JSON authentication answer") from None
-            if _throttle_body(token):
-                raise self._throttled(response, _throttle_body(token))
+            if throttle_body(token):
+                raise self._throttled(response, throttle_body(token))
             if not isinstance(token, str) or token.count(".") != 2:
                 raise _Retry("an authentication answer without a token")
             return token
 
         token = self._attempts("authenticate", attempt, authenticated=False)
-        lifetime = _token_lifetime(token)
+        lifetime = token_lifetime(token)
         self._token = token
         self._token_refresh_at = self._clock() + max(0.0, lifetime - min(3600.0, lifetime * 0.1))
         return token
@@ -203,16 +135,16 @@ class XrayClient:
                 raise XrayAuthError("Xray refused access to this data (HTTP 403): " + REJECTED_MESSAGE)
             self._check_transient(response)
             if response.status_code == 400:
-                raise XrayQueryError(name, _error_messages(response), status=400)
+                raise XrayQueryError(name, error_messages(response), status=400)
             try:
                 payload = response.json()
             except ValueError:
                 raise _Retry("a truncated or non-JSON answer", status=response.status_code) from None
-            throttle = _throttle_body(payload)
+            throttle = throttle_body(payload)
             if throttle:
                 raise self._throttled(response, throttle)
             if response.status_code != 200:
-                raise XrayQueryError(name, _error_messages(response), status=response.status_code)
+                raise XrayQueryError(name, error_messages(response), status=response.status_code)
             if not isinstance(payload, dict):
                 raise _Retry("an answer that is not a JSON object")
             if payload.get("errors"):
@@ -226,7 +158,7 @@ class XrayClient:
 
     def download(self, url: str, fh) -> tuple[int, str]:
         """Stream an attachment into ``fh``; return (size, sha256 hex). Retries rewind ``fh``."""
-        if not (_origin(url) == _origin(self.base_url) or is_official_host(url)):
+        if not (origin(url) == origin(self.base_url) or is_official_host(url)):
             raise XrayError("The attachment link points outside Xray; the API token is not sent there.")
         try:
             start = fh.tell()
@@ -259,7 +191,7 @@ class XrayClient:
                 if response.is_redirect:
                     target = urljoin(current, response.headers["Location"])
                     # The Bearer token is for Xray: a signed URL on another host gets no credentials.
-                    send_token = send_token and _origin(target) == _origin(current)
+                    send_token = send_token and origin(target) == origin(current)
                     current = target
                     continue
                 if response.status_code == 401 and send_token:
@@ -273,10 +205,10 @@ class XrayClient:
                 chunks = response.iter_content(CHUNK)
                 if response.headers.get("Content-Type", "").startswith("application/json"):
                     # Xray may answer a throttled download with its throttling body and a 200.
-                    head = b"".join(_take(chunks, THROTTLE_SNIFF_BYTES))
+                    head = b"".join(take(chunks, THROTTLE_SNIFF_BYTES))
                     if len(head) < THROTTLE_SNIFF_BYTES:
                         try:
-                            throttle = _throttle_body(json.loads(head))
+                            throttle = throttle_body(json.loads(head))
                         except ValueError:
                             throttle = None
                         if throttle:
@@ -305,7 +237,7 @@ class XrayClient:
     def _check_transient(self, response) -> None:
         if response.status_code == 429:
             try:
-                throttle = _throttle_body(response.json())
+                throttle = throttle_body(response.json())
             except ValueError:
                 throttle = None
             raise self._throttled(response, throttle)
@@ -314,9 +246,9 @@ class XrayClient:
 
     def _throttled(self, response, throttle: dict | None) -> _Retry:
         now = self._wall()
-        wait = _parse_wait(response.headers.get("Retry-After"), now)
+        wait = parse_wait(response.headers.get("Retry-After"), now)
         if wait is None and throttle:
-            wait = _parse_wait(str(throttle.get("nextValidRequestDate") or ""), now)
+            wait = parse_wait(str(throttle.get("nextValidRequestDate") or ""), now)
         if wait is not None and wait <= 0:
             wait = None  # "now" or a date already past (clocks differ): back off instead of hammering
         return _Retry("rate limited by Xray", status=response.status_code, wait=wait, throttled=True)
