@@ -8,7 +8,8 @@ _PATTERNS = [
     (re.compile(r"(jwt=)[^&\s\"']+", re.IGNORECASE), r"\1[redacted]"),
     # Single-use download links are bearer tokens for a minute: keep them out of access logs too.
     (re.compile(r"(/downloads/)[A-Za-z0-9_\-]+"), r"\1[redacted]"),
-    (re.compile(r"((?:JWT|Bearer)\s+)[A-Za-z0-9_\-\.=]+", re.IGNORECASE), r"\1[redacted]"),
+    # A credential after the scheme: dotted (a JWT) or long; plain words ("No JWT token sent") stay.
+    (re.compile(r"((?:JWT|Bearer)\s+)(?=[A-Za-z0-9_\-=]*[.\d])[A-Za-z0-9_\-\.=]{8,}", re.IGNORECASE), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), "[redacted-jwt]"),
 ]
 

@@ -14,7 +14,7 @@ def test_page_tokens_in_logged_urls_are_redacted():
 
 def test_authorization_values_and_bare_jwts_are_redacted():
     assert TOKEN not in redact(f"Authorization: JWT {TOKEN}")
-    assert "Bearer [redacted]" in redact("Bearer abc.def-ghi")
+    assert "Bearer [redacted]" in redact("Bearer abc.def-ghi.jkl")
     assert TOKEN not in redact(f"token was {TOKEN} here")
 
 
@@ -27,3 +27,7 @@ def test_filter_rewrites_records_formatted_with_arguments():
     RedactingFilter().filter(record)
     assert TOKEN not in record.getMessage()
     assert record.getMessage() == '"GET /x?jwt=[redacted]" 200'
+
+
+def test_plain_words_after_the_scheme_are_left_readable():
+    assert redact("No JWT token sent.") == "No JWT token sent."
