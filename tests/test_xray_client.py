@@ -524,3 +524,11 @@ def test_verify_gives_up_on_a_hanging_xray_after_one_read_timeout(xray):
     result = verify_credentials(xray.url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, timeout=(1, 0.3))
     assert result.status == "unreachable" and time.monotonic() - started < 1.5
     assert xray.stats()["authenticate"] == 1
+
+
+def test_the_client_closes_its_session_as_a_context_manager(xray):
+    with XrayClient(xray.url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET) as client:
+        assert client.graphql("statuses", STATUSES)["getStatuses"]
+        pool = client.session.adapters["http://"].poolmanager
+        assert pool.pools
+    assert not pool.pools

@@ -93,6 +93,12 @@ class XrayClient:
     def close(self) -> None:
         self.session.close()
 
+    def __enter__(self) -> "XrayClient":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ---- public calls ---------------------------------------------------------------------------
 
     def authenticate(self) -> str:
