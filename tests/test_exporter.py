@@ -6,7 +6,7 @@ import pytest
 from app.backups.exporter import Exporter
 from app.backups.snapshot import SnapshotWriter, verify_snapshot
 from sim.xray.dataset import Dataset
-from tests.backup_fixtures import DatasetClient, assert_snapshot_matches, read_snapshot
+from tests.backup_fixtures import DatasetClient, assert_snapshot_matches
 
 
 @pytest.fixture(scope="module")

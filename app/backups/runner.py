@@ -7,7 +7,6 @@ the run `failed` with a message an admin can act on (or queues it again, for a t
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import tempfile
 import time
