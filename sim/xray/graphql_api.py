@@ -1,8 +1,17 @@
 """GraphQL over a ``Dataset`` with graphql-core, enforcing the limits Xray Cloud documents.
 
-``execute(dataset, document, variables)`` returns ``(http_status, body)`` semantics through
-``GraphQLOutcome``: invalid documents (unknown fields, bad arguments) are HTTP 400 as on Xray; limit
-violations and resolver failures are ``errors`` in a 200.
+``execute(dataset, document, variables, base_url=...)`` returns a ``GraphQLOutcome`` (status, body):
+invalid documents (unknown fields, bad arguments) are HTTP 400 as on Xray; limit violations and
+resolver failures are ``errors`` in a 200. The limits, as modelled here:
+
+- every connection's ``limit`` must be 1–100;
+- one call asks for at most ``MAX_ITEMS`` (10,000) items: the sum, over every connection, of the
+  product of the limits on its path (``getTests(limit: 100) { preconditions(limit: 100) }`` = 10,100);
+- at most ``RESOLVER_LIMIT`` (25, the figure Xray reports) paged connections in one document — the
+  simple model of Xray's per-call resolver limit;
+- a ``jql`` matching more than 100 issues is an error (see ``resolvers``).
+
+With ``enforce_limits=False`` (``Dataset.query``) none of these apply: the answer is the ground truth.
 """
 from __future__ import annotations
 
