@@ -9,6 +9,7 @@ from app import app_config
 from app.extensions import db
 from app.models import BackupRun, Tenant, utcnow
 from tests.backup_fixtures import (  # noqa: F401 - fixtures
+    CLIENT_SECRET,
     app,
     assert_snapshot_matches,
     claimed_run,
@@ -203,3 +204,39 @@ def test_a_worker_that_lost_its_lease_stops_without_publishing(app, site):
     run = execute(app, run_id, still_owner=lambda: next(answers, False))
     assert run.status == "running" and run.snapshot_key is None
     assert published(app) == [] and temp_left(app) == []
+
+
+def test_back_up_now_through_the_api_and_a_worker_then_download_the_exact_zip(app, site, dataset, xray, tmp_path):
+    import zipfile
+
+    from app.backups.snapshot import verify_snapshot
+    from app.backups.worker import WorkerPool
+    from connect_helpers import ApiClient
+
+    save_credentials(app, site)
+    api = ApiClient(app.test_client(), site)
+    started = api.post("/api/backups")
+    assert started.status_code == 202
+    run_id = started.get_json()["id"]
+    assert WorkerPool(app, workers=1).run_once()
+    details = api.get(f"/api/backups/{run_id}").get_json()
+    assert details["status"] == "succeeded", details
+    assert details["counts"] == dataset.counts() and details["error"] is None
+    response = api.get(f"/api/backups/{run_id}/snapshot")
+    assert response.status_code == 200
+    archive = tmp_path / "snapshot.zip"
+    archive.write_bytes(response.get_data())
+    assert verify_snapshot(archive).problems == []
+    with zipfile.ZipFile(archive) as zf:
+        zf.extractall(tmp_path / "unzipped")
+    roots = [p.parent for p in (tmp_path / "unzipped").rglob("manifest.json")]
+    assert len(roots) == 1
+    assert_snapshot_matches(roots[0], dataset, xray.url)
+
+
+def test_failure_messages_name_what_failed_and_what_to_do(app, site, xray):
+    save_credentials(app, site)
+    xray.set_faults(error_every=1, error_status=504)
+    run = execute(app, claimed_run(app, site), client_factory=fast_client, retry_transient=False)
+    assert run.message.startswith("Xray was unavailable while reading project settings of project ALPHA")
+    assert CLIENT_SECRET not in run.message
