@@ -6,6 +6,7 @@ absent the real-schema checks skip and say so.
 """
 from __future__ import annotations
 
+import ast
 import subprocess
 from pathlib import Path
 
@@ -90,6 +91,22 @@ def test_simulator_schema_is_a_subset_of_the_real_one(real_schema, sim_schema):
                 if real_arg is None or str(real_arg.type) != str(arg.type):
                     problems.append(f"{name}.{field_name}({arg_name}) differs from Xray's schema")
     assert not problems, "\n".join(problems)
+
+
+def test_every_graphql_call_in_the_app_sends_a_discovered_document():
+    """A document written at a call site would escape these checks: calls must use ALL[...] or QUERIES[...]."""
+    calls, strays = 0, []
+    for path in sorted((ROOT / "app").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "graphql"):
+                continue
+            query = node.args[1] if len(node.args) > 1 else next((k.value for k in node.keywords if k.arg == "query"), None)
+            calls += 1
+            source = ast.unparse(query) if query is not None else "(none)"
+            if not (isinstance(query, ast.Subscript) and ast.unparse(query.value).split(".")[-1] in ("ALL", "QUERIES")):
+                strays.append(f"{path.relative_to(ROOT)}:{node.lineno} sends {source}")
+    assert calls >= 2, "no GraphQL call sites found: the scan is broken"
+    assert not strays, "\n".join(strays)
 
 
 def test_the_real_schema_is_not_copied_into_the_project():
