@@ -173,7 +173,8 @@ def _run(run: BackupRun, tenant, access, client, work: Path, *, now, still_owner
                         "Xray Credentials page, then run the backup again.") from None
     except XrayUnavailable as exc:
         raise TransientFailure(f"Xray was unavailable while reading {exporter.stage} of project "
-                               f"{(exporter.project or {}).get('key')}: {exc}") from None
+                               f"{(exporter.project or {}).get('key')}: {exc} Xray may be down or overloaded; "
+                               "nothing was published, and the backup can be run again later.") from None
     except XrayQueryError as exc:
         raise RunFailed(f"Xray refused a query while reading {exporter.stage} of project "
                         f"{(exporter.project or {}).get('key')}: {exc}") from None
