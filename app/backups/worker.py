@@ -183,19 +183,27 @@ class WorkerPool:
             attempts = run.attempts if run is not None else 0
         if run_id is None:
             return False
+        self._execute(run_id, worker_id)
         if attempts > 1:
             self._discard_earlier_attempts(run_id)
-        self._execute(run_id, worker_id)
         return True
 
     def _discard_earlier_attempts(self, run_id: str) -> None:
-        """Remove local data an earlier attempt left behind (a killed process): the run is this worker's now."""
+        """Once a taken-over run has ended, remove the local data its earlier attempts left (a killed process).
+
+        Only then: a paused earlier worker may still be mid-run, and must find its files to stop cleanly.
+        """
         if self.execute is not default_execute:
             return
         try:
+            from ..extensions import db
+            from ..models import FINAL_STATUSES
             from .runner import temp_root
 
             with self.app.app_context():
+                run = db.session.get(BackupRun, run_id, populate_existing=True)
+                if run is None or run.status not in FINAL_STATUSES:
+                    return
                 root = temp_root()
             for leftover in root.glob(f"{run_id}-*"):
                 shutil.rmtree(leftover, ignore_errors=True)
