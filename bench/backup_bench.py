@@ -41,7 +41,7 @@ def lower_bound(ds) -> int:
             total += math.ceil(sum(1 for r in records if r["projectId"] == pid) / 100)
         runs = sum(len(ds.runs_by_execution.get(e["issueId"], [])) for e in ds.test_executions if e["projectId"] == pid)
         total += math.ceil(runs / 100)
-    children = [len(t["_preconditions"]) for t in ds.tests]
+    children = [len(t["_preconditions"]) for t in ds.tests] + [len(p["_tests"]) for p in ds.preconditions]
     children += [len(r["_tests"]) for r in ds.test_sets + ds.test_plans + ds.test_executions]
     children += [len(p["_test_executions"]) for p in ds.test_plans]
     for run in ds.test_runs:

@@ -48,7 +48,7 @@ def expected_snapshot(ds, base_url: str) -> dict[str, list[dict]]:
         record["steps"] = [{**s, "attachments": _with_links(s["attachments"], base)} for s in t["steps"]]
         record["preconditions"] = _refs(t["_preconditions"])
         tests.append(record)
-    preconditions = [_public(p) for p in ds.preconditions]
+    preconditions = [{**_public(p), "tests": _refs(p["_tests"])} for p in ds.preconditions]
     test_sets = [{**_public(s), "tests": _refs(s["_tests"])} for s in ds.test_sets]
     test_plans = [{**_public(p), "tests": _refs(p["_tests"]), "testExecutions": _refs(p["_test_executions"])}
                   for p in ds.test_plans]

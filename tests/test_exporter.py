@@ -60,7 +60,7 @@ def lower_bound(ds) -> int:
             total += math.ceil(sum(1 for r in records if r["projectId"] == pid) / 100)
         runs = sum(len(ds.runs_by_execution.get(e["issueId"], [])) for e in ds.test_executions if e["projectId"] == pid)
         total += math.ceil(runs / 100)
-    children = [len(t["_preconditions"]) for t in ds.tests]
+    children = [len(t["_preconditions"]) for t in ds.tests] + [len(p["_tests"]) for p in ds.preconditions]
     children += [len(r["_tests"]) for r in ds.test_sets + ds.test_plans + ds.test_executions]
     children += [len(p["_test_executions"]) for p in ds.test_plans]
     for run in ds.test_runs:
@@ -127,13 +127,18 @@ def test_files_stored_in_jira_are_never_requested(tmp_path, dataset):
     assert asked and not asked & in_jira
 
 
-def test_lists_are_paged_by_project_and_children_only_when_longer_than_inline(tmp_path, dataset):
+def test_children_are_paged_exactly_when_longer_than_what_came_inline(tmp_path, dataset):
+    from app.backups import queries as q
+
     client, _, _ = export(tmp_path, dataset)
-    child_pages = [(n, v) for n, v in client.calls if n.endswith("Page") and "issueId" in v]
-    # Only the deliberately long children are paged: the 250-test set, the 150-test plan, the 110-test execution.
-    paged = {v["issueId"] for _, v in child_pages}
-    long_ones = {r["issueId"] for r in dataset.test_sets + dataset.test_plans + dataset.test_executions
-                 if len(r["_tests"]) > 50}
-    assert paged <= long_ones | {t["issueId"] for t in dataset.tests}
-    assert all("projectId" in v or "issueId" in v or "id" in v or "testExecIssueIds" in v
-               for n, v in client.calls if n != "download")
+    paged = {v["issueId"] for n, v in client.calls if n != "download" and "issueId" in v}
+    expected = {t["issueId"] for t in dataset.tests if len(t["_preconditions"]) > q.TEST_PRECONDITIONS_INLINE}
+    expected |= {p["issueId"] for p in dataset.preconditions if len(p["_tests"]) > q.PRECONDITION_TESTS_INLINE}
+    expected |= {s["issueId"] for s in dataset.test_sets if len(s["_tests"]) > q.TEST_SET_TESTS_INLINE}
+    expected |= {p["issueId"] for p in dataset.test_plans if len(p["_tests"]) > q.TEST_PLAN_TESTS_INLINE
+                 or len(p["_test_executions"]) > q.TEST_PLAN_EXECUTIONS_INLINE}
+    expected |= {e["issueId"] for e in dataset.test_executions if len(e["_tests"]) > q.TEST_EXECUTION_TESTS_INLINE}
+    assert expected and paged == expected
+    top_level = [v for n, v in client.calls if n in ("TestsPage", "PreconditionsPage", "TestSetsPage",
+                                                      "TestPlansPage", "TestExecutionsPage")]
+    assert all(set(v) == {"projectId", "start"} for v in top_level)

@@ -148,6 +148,10 @@ class Exporter:
     def _preconditions(self, project_id: str) -> None:
         for page in self._pages("PreconditionsPage", "getPreconditions", {"projectId": project_id}):
             for precondition in page:
+                i = precondition["issueId"]
+                precondition["tests"] = self._complete(
+                    precondition.get("tests"), self._child("PreconditionTestsPage", "getPrecondition", "tests", i),
+                    f"tests of precondition {i}")
                 self.writer.write("preconditions", precondition)
             self._report()
 

@@ -17,6 +17,7 @@ MAX_ITEMS = 10_000
 
 # Inline child limits, chosen so that PAGE + PAGE * (sum of children) <= MAX_ITEMS.
 TEST_PRECONDITIONS_INLINE = 99
+PRECONDITION_TESTS_INLINE = 99
 TEST_SET_TESTS_INLINE = 99
 TEST_PLAN_TESTS_INLINE = 50
 TEST_PLAN_EXECUTIONS_INLINE = 49
@@ -124,8 +125,14 @@ query PreconditionsPage($projectId: String!, $start: Int!) {{
   getPreconditions(projectId: $projectId, limit: {PAGE}, start: $start) {{
     total start limit
     results {{ issueId projectId lastModified {_JIRA} preconditionType {{ id name kind }} definition
-               folder {{ name path }} }}
+               folder {{ name path }} tests(limit: {PRECONDITION_TESTS_INLINE}) {{ {_REF} }} }}
   }}
+}}
+"""
+
+PRECONDITION_TESTS_PAGE = f"""
+query PreconditionTestsPage($issueId: String!, $start: Int!) {{
+  getPrecondition(issueId: $issueId) {{ issueId tests(limit: {PAGE}, start: $start) {{ {_REF} }} }}
 }}
 """
 
@@ -228,6 +235,7 @@ ALL: dict[str, str] = {
     "TestsPage": TESTS_PAGE,
     "TestPreconditionsPage": TEST_PRECONDITIONS_PAGE,
     "PreconditionsPage": PRECONDITIONS_PAGE,
+    "PreconditionTestsPage": PRECONDITION_TESTS_PAGE,
     "TestSetsPage": TEST_SETS_PAGE,
     "TestSetTestsPage": TEST_SET_TESTS_PAGE,
     "TestPlansPage": TEST_PLANS_PAGE,
