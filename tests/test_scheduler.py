@@ -87,3 +87,46 @@ def test_the_worker_count_is_validated():
 
     result = CliRunner().invoke(scheduler_command, ["--workers", "99"])
     assert result.exit_code != 0 and "--workers" in result.output
+
+
+def test_the_embedded_service_backs_up_a_due_tenant_on_sqlite(make_app, fake_jira):
+    """The one-small-machine default: SQLite, scheduler and workers in the web process, the real engine."""
+    from datetime import timedelta
+    from types import SimpleNamespace
+
+    from connect_helpers import install_tenant
+
+    from app.backups.settings import settings_for
+    from app.backups.storage import open_store
+    from app.credentials import save_credentials
+    from app.extensions import db
+    from app.models import BackupRun, Tenant, utcnow
+    from app.scheduler import start_service
+    from sim.xray.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, XraySimulator
+
+    with XraySimulator(scale=1) as xray:
+        app = make_app(XRAY_API_URL=xray.url)
+        fake_jira.projects = [{"id": "10002", "key": "CHARLIE", "name": "Charlie"}]
+        installed = install_tenant(app, fake_jira)
+        with app.app_context():
+            tenant = db.session.get(Tenant, installed.id)
+            save_credentials(tenant, "admin-account",
+                             {"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET},
+                             verify=lambda *_: SimpleNamespace(status="connected", tests_visible=6, message=None))
+            settings = settings_for(tenant, utcnow())
+            settings.next_run_at = utcnow() - timedelta(seconds=5)
+            db.session.commit()
+        service = start_service(app, workers=1, enqueue_seconds=0.2, poll_interval=0.1)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with app.app_context():
+                    run = db.session.scalar(db.select(BackupRun))
+                    if run is not None and run.status not in ("queued", "running"):
+                        break
+                time.sleep(0.2)
+        finally:
+            service.stop(timeout=10)
+        assert run is not None and run.status == "succeeded", run and run.message
+        assert run.trigger == "scheduled" and run.counts["tests"] > 0
+        assert open_store(app_config(app)).list_snapshots(installed.client_key) == [run.snapshot_key]
