@@ -344,6 +344,17 @@ def test_pacer_keeps_a_sliding_window(fake_time):
     assert pacer.used() == 0 and pacer.acquire() == 0
 
 
+def test_a_slot_counts_from_when_the_answer_came_back(fake_time):
+    pacer = Pacer(2, window=10, margin=0, clock=fake_time.clock, sleep=fake_time.sleep)
+    with pacer.slot() as waited:
+        fake_time.now += 4  # a slow request: Xray counted it at some moment up to now
+    assert waited == 0
+    pacer.acquire()
+    assert pacer.delay() == pytest.approx(10)  # the first request counts from 1004, not 1000
+    fake_time.now += 10
+    assert pacer.delay() == pytest.approx(0) and pacer.used() == 0
+
+
 def test_pacer_spreads_a_burst_over_windows(fake_time):
     pacer = Pacer(5, window=300, margin=0, clock=fake_time.clock, sleep=fake_time.sleep)
     starts = []
@@ -379,6 +390,19 @@ def test_a_paced_client_causes_no_429_at_the_simulators_limit():
         assert sim.stats().get("rate_limited", 0) == 0 and client.stats.throttled == 0
         assert time.monotonic() - started >= 0.8  # 12 requests at 4 per 0.4 s need three windows
         assert client.stats.rate_limit_waits >= 2
+
+
+def test_pacing_holds_exactly_with_latency_and_no_margin():
+    """Xray counts a request on arrival; the pacer counts it when the answer is back, so no margin is needed."""
+    with XraySimulator(rate_limit=5, rate_window=0.5) as sim:
+        sim.set_faults(latency_ms=30)
+        client = XrayClient(sim.url, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, pacer=Pacer(5, 0.5, margin=0))
+        files = [a for a in sim.dataset.attachments.values() if not a["storedInJira"]][:4]
+        for i in range(16):
+            client.graphql("statuses", STATUSES)
+            if i % 4 == 0:
+                client.download(f"{sim.url}/api/v2/attachments/{files[i // 4]['id']}", io.BytesIO())
+        assert sim.stats().get("rate_limited", 0) == 0 and sim.stats()["max_in_window"] == 5
 
 
 def test_events_reach_the_callback_and_a_failing_callback_is_harmless(xray, make_client):

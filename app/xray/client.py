@@ -13,6 +13,7 @@ import json
 import logging
 import random
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Callable
@@ -266,29 +267,29 @@ class XrayClient:
     def _attempts(self, name: str, attempt: Callable, *, authenticated: bool = True):
         attempts, failures, throttles, spent, reauthenticated = 0, 0, 0, 0.0, False
         while True:
-            waited = self.pacer.acquire()
-            if waited > 0:
-                self.stats.rate_limit_waits += 1
-                self.stats.waited_seconds += waited
-                self._event("rate_limit_wait", {"seconds": waited, "source": "pacer", "query": name})
-            attempts += 1
-            self.stats.requests += 1
-            started = self._clock()
-            try:
-                return attempt()
-            except _Reauthenticate:
-                if reauthenticated or not authenticated:
-                    raise XrayAuthError(REJECTED_MESSAGE + " (the API token was refused; check the region too)") \
-                        from None
-                reauthenticated = True
-                self._token = None
-                self.stats.reauthentications += 1
-                self._event("reauthenticate", {"reason": "token refused", "query": name})
-                continue
-            except requests.exceptions.RequestException as exc:
-                failure = _Retry(f"a network failure ({type(exc).__name__})")
-            except _Retry as exc:
-                failure = exc
+            with self._paced() as waited:  # the slot counts until the answer is back
+                if waited > 0:
+                    self.stats.rate_limit_waits += 1
+                    self.stats.waited_seconds += waited
+                    self._event("rate_limit_wait", {"seconds": waited, "source": "pacer", "query": name})
+                attempts += 1
+                self.stats.requests += 1
+                started = self._clock()
+                try:
+                    return attempt()
+                except _Reauthenticate:
+                    if reauthenticated or not authenticated:
+                        raise XrayAuthError(REJECTED_MESSAGE + " (the API token was refused; check the region too)") \
+                            from None
+                    reauthenticated = True
+                    self._token = None
+                    self.stats.reauthentications += 1
+                    self._event("reauthenticate", {"reason": "token refused", "query": name})
+                    continue
+                except requests.exceptions.RequestException as exc:
+                    failure = _Retry(f"a network failure ({type(exc).__name__})")
+                except _Retry as exc:
+                    failure = exc
             spent += self._clock() - started
             if failure.throttled:
                 self.stats.throttled += 1
@@ -315,6 +316,10 @@ class XrayClient:
             spent += delay
             self._sleep(delay)
 
+    def _paced(self):
+        slot = getattr(self.pacer, "slot", None)
+        return slot() if slot is not None else _acquired(self.pacer)
+
     def _event(self, kind: str, info: dict) -> None:
         if self._on_event is None:
             return
@@ -322,3 +327,9 @@ class XrayClient:
             self._on_event(kind, info)
         except Exception:  # a progress display must not break a backup
             logger.exception("xray on_event callback failed")
+
+
+@contextmanager
+def _acquired(pacer):
+    """For a pacer that only offers acquire()."""
+    yield pacer.acquire()

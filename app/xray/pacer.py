@@ -1,18 +1,21 @@
 """Per-tenant request pacing so the client keeps under Xray's rate limit instead of causing 429s."""
 from __future__ import annotations
 
+import bisect
 import threading
 import time
-from collections import deque
+from contextlib import contextmanager
+from typing import Iterator
 
 WINDOW_SECONDS = 300.0
-# The server counts a request when it arrives, the pacer when it is sent: a small margin absorbs the
-# difference in transit time between two requests a window apart.
+# Xray counts a request when it arrives, which is after the pacer let it start. ``slot()`` therefore
+# records a request at the moment its answer came back (Xray had counted it by then); the margin
+# covers clocks that differ a little between here and Xray.
 MARGIN_SECONDS = 1.0
 
 
 class Pacer:
-    """A sliding window: at most ``limit`` requests start within any ``window`` seconds."""
+    """A sliding window: at most ``limit`` requests within any ``window`` seconds (plus a margin)."""
 
     def __init__(self, limit: int, window: float = WINDOW_SECONDS, *, margin: float = MARGIN_SECONDS,
                  clock=time.monotonic, sleep=time.sleep):
@@ -20,7 +23,7 @@ class Pacer:
             raise ValueError("limit must be at least 1")
         self.limit, self.window, self.margin = limit, window, margin
         self._clock, self._sleep = clock, sleep
-        self._starts: deque[float] = deque()
+        self._times: list[float] = []  # sorted moments the requests in the window are counted at
         self._hold_until = 0.0
         self._lock = threading.Lock()
 
@@ -31,25 +34,40 @@ class Pacer:
 
     def _delay(self, now: float) -> float:
         span = self.window + self.margin
-        while self._starts and self._starts[0] <= now - span:
-            self._starts.popleft()
+        del self._times[:bisect.bisect_right(self._times, now - span)]
         wait = max(0.0, self._hold_until - now)
-        if len(self._starts) >= self.limit:
-            wait = max(wait, self._starts[len(self._starts) - self.limit] + span - now)
+        if len(self._times) >= self.limit:
+            wait = max(wait, self._times[len(self._times) - self.limit] + span - now)
         return wait
 
-    def acquire(self) -> float:
-        """Wait for a free slot, take it, and return the seconds waited."""
+    def _take(self) -> tuple[float, float]:
         waited = 0.0
         while True:
             with self._lock:
                 now = self._clock()
                 wait = self._delay(now)
                 if wait <= 0:
-                    self._starts.append(now)
-                    return waited
+                    bisect.insort(self._times, now)
+                    return waited, now
             self._sleep(wait)
             waited += wait
+
+    def acquire(self) -> float:
+        """Wait for a free slot, take it (counted from now), and return the seconds waited."""
+        return self._take()[0]
+
+    @contextmanager
+    def slot(self) -> Iterator[float]:
+        """Take a slot for one request; it counts from when the block ends. Yields the seconds waited."""
+        waited, taken = self._take()
+        try:
+            yield waited
+        finally:
+            with self._lock:
+                index = bisect.bisect_left(self._times, taken)
+                if index < len(self._times) and self._times[index] == taken:
+                    del self._times[index]
+                bisect.insort(self._times, max(taken, self._clock()))
 
     def hold(self, seconds: float) -> None:
         """Let no request start for ``seconds`` (Xray said so with a 429)."""
@@ -57,10 +75,10 @@ class Pacer:
             self._hold_until = max(self._hold_until, self._clock() + seconds)
 
     def used(self) -> int:
-        """Requests started within the current window."""
+        """Requests counted within the current window."""
         with self._lock:
             self._delay(self._clock())
-            return len(self._starts)
+            return len(self._times)
 
 
 _registry: dict[str, Pacer] = {}
