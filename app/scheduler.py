@@ -118,11 +118,27 @@ def init_scheduler(app: Flask) -> BackupService | None:
         return None
     if not _serving_process():
         return None
-    workers = int(os.environ.get("BACKUP_WORKERS") or DEFAULT_WORKERS)
+    workers = _embedded_workers(os.environ.get("BACKUP_WORKERS"))
     service = start_service(app, workers=workers)
     app.extensions[EXTENSION] = service
     app.extensions["backup_worker_pool"] = service.pool  # "Back up now" wakes it (app/views/backups.py)
     return service
+
+
+def _embedded_workers(raw: str | None) -> int:
+    """Worker threads for the embedded service: BACKUP_WORKERS (1–16), else the default."""
+    from .backups.worker import MAX_WORKERS
+
+    if not raw:
+        return DEFAULT_WORKERS
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= MAX_WORKERS:
+        logger.warning("BACKUP_WORKERS must be a whole number from 1 to %d; using %d", MAX_WORKERS, DEFAULT_WORKERS)
+        return DEFAULT_WORKERS
+    return value
 
 
 def _serving_process() -> bool:

@@ -147,6 +147,15 @@ def test_workers_claim_oldest_first_each_run_once(db_app):
     assert run.lease_expires_at == T0 + timedelta(seconds=2 + LEASE)
 
 
+def test_back_up_now_goes_ahead_of_a_queue_of_scheduled_runs(db_app):
+    for i in range(3):
+        add_tenant(db_app, f"site-{i}", settings={"next_run_at": T0 - timedelta(days=2), "time_of_day": "12:00"})
+    assert call(db_app, queue.enqueue_due, T0) == 3
+    manual = enqueue_manual(db_app, add_tenant(db_app, "impatient"), now=T0 + timedelta(minutes=5))
+    assert call(db_app, queue.claim_next, "w1", T0 + timedelta(minutes=5), LEASE) == manual
+    assert get_run(db_app, call(db_app, queue.claim_next, "w1", T0 + timedelta(minutes=5), LEASE)).trigger == "scheduled"
+
+
 def test_concurrent_claims_hand_out_every_run_exactly_once(db_app):
     ids = [add_tenant(db_app, f"site-{i}") for i in range(12)]
     for tid in ids:

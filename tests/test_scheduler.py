@@ -37,6 +37,14 @@ def test_an_enabled_serving_process_starts_it_exactly_once(make_config):
     assert not service.pool.running
 
 
+def test_the_embedded_worker_count_comes_from_backup_workers_within_bounds():
+    from app.scheduler import DEFAULT_WORKERS, _embedded_workers
+
+    assert _embedded_workers(None) == DEFAULT_WORKERS
+    assert _embedded_workers("4") == 4
+    assert _embedded_workers("0") == _embedded_workers("99") == _embedded_workers("many") == DEFAULT_WORKERS
+
+
 def test_only_the_process_the_reloader_spawns_serves(monkeypatch):
     monkeypatch.delenv("WERKZEUG_RUN_MAIN", raising=False)
     assert _serving_process()  # gunicorn wsgi:app: no CLI at all

@@ -3,7 +3,7 @@
 - Enqueue: one run per tenant and slot (`uq_backup_runs_tenant_slot`), at most one queued or running run per
   tenant (`uq_backup_runs_one_active`); inserts use ON CONFLICT DO NOTHING, so several schedulers and web
   processes race safely and nobody reads-then-writes.
-- Claim: a worker takes the oldest claimable run with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; one
+- Claim: a worker takes the oldest claimable run (manual ones first) with a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL; one
   conditional UPDATE on SQLite, whose single writer makes it atomic), and keeps it by heartbeating.
 - Takeover: a run whose lease expired is claimed again, up to MAX_ATTEMPTS, then fails with a message.
 
@@ -110,7 +110,8 @@ def claim_next(
         select(BackupRun.id)
         .join(Tenant, Tenant.id == BackupRun.tenant_id)
         .where(ready, Tenant.installed.is_(True), Tenant.enabled.is_(True))
-        .order_by(BackupRun.queued_at, BackupRun.id)
+        # "Back up now" goes ahead of scheduled runs (a catch-up after downtime can queue thousands).
+        .order_by(case((BackupRun.trigger == "manual", 0), else_=1), BackupRun.queued_at, BackupRun.id)
         .limit(1)
     )
     values = dict(
