@@ -158,3 +158,35 @@ def test_the_number_of_workers_is_bounded(app):
         WorkerPool(app, workers=0)
     with pytest.raises(ValueError):
         WorkerPool(app, workers=1000)
+
+
+def test_a_worker_that_cannot_heartbeat_stops_in_time_and_the_run_is_retried(app, monkeypatch):
+    run_id = queue_manual(app, "site")
+    real_heartbeat = queue.heartbeat
+    outcomes = []
+
+    def unreachable(*args):
+        raise OSError("database unreachable")
+
+    monkeypatch.setattr(queue, "heartbeat", unreachable)
+
+    def execute(run_id, *, now, still_owner):
+        if not outcomes:
+            started = time.monotonic()
+            while still_owner() and time.monotonic() - started < 5:
+                time.sleep(0.02)
+            outcomes.append(("stopped", round(time.monotonic() - started, 1)))
+            monkeypatch.setattr(queue, "heartbeat", real_heartbeat)  # the database is back
+            return
+        outcomes.append(("ran", get_run(app, run_id).message))
+        succeed(run_id, now=now, still_owner=still_owner)
+
+    pool = WorkerPool(app, workers=1, lease_seconds=1, poll_interval=0.05, retry_delay=0, execute=execute).start()
+    try:
+        assert wait_for(lambda: get_run(app, run_id).status == "succeeded")
+    finally:
+        pool.stop(timeout=5)
+    (first, waited), (second, message) = outcomes
+    assert first == "stopped" and waited < 1  # before the 1 s lease could run out
+    assert second == "ran" and "stopped heartbeating" in message
+    assert get_run(app, run_id).attempts == 2

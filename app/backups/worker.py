@@ -248,11 +248,13 @@ class WorkerPool:
                     return
                 run = db.session.get(BackupRun, run_id, populate_existing=True)
                 if run is not None and run.status == "running" and run.worker_id == worker_id:
+                    lost = lease.lost or not lease.still_owner()
                     queue.fail_or_retry(
                         run_id,
                         worker_id,
                         self.clock(),
-                        "The backup ended without a result.",
+                        "Its worker stopped heartbeating in time (paused or cut off from the database)."
+                        if lost else "The backup ended without a result.",
                         retry_delay=self.retry_delay,
                         max_attempts=self.max_attempts,
                     )
