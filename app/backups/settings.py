@@ -46,6 +46,7 @@ def create_missing_settings(now: datetime) -> int:
         select(Tenant.id, Tenant.client_key)
         .outerjoin(BackupSettings, BackupSettings.tenant_id == Tenant.id)
         .where(BackupSettings.tenant_id.is_(None), Tenant.installed.is_(True))
+        .order_by(Tenant.id)  # the same insert order in every process: concurrent schedulers cannot deadlock
     ).all()
     if not missing:
         return 0
