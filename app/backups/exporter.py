@@ -270,6 +270,8 @@ class Exporter:
             raise ExportError(f"Xray gave no download link for attachment {attachment_id} of {_describe(owner)}")
         with self.writer.attachment(attachment_id, filename=attachment.get("filename"), owner=owner) as fh:
             size, sha256 = self.client.download(link, fh)
+        if self.writer.counts()["attachments"] % 25 == 0:
+            self._report()  # a page can hold many files: keep the progress display moving
         written = self.writer.last_attachment
         if written is not None and (written.size != size or written.sha256 != sha256):
             raise ExportError(f"attachment {attachment_id} changed while it was written; run the backup again")
