@@ -240,3 +240,52 @@ def test_failure_messages_name_what_failed_and_what_to_do(app, site, xray):
     run = execute(app, claimed_run(app, site), client_factory=fast_client, retry_transient=False)
     assert run.message.startswith("Xray was unavailable while reading project settings of project ALPHA")
     assert CLIENT_SECRET not in run.message
+
+
+CRASHING_WORKER = r"""
+import os, sys
+sys.path.insert(0, sys.argv[2])
+from app import create_app
+from app.backups import runner
+
+real_verify = runner.verify_snapshot
+
+def verify_then_die(path):
+    result = real_verify(path)
+    assert result.ok, result.problems
+    os._exit(9)  # the process dies between a verified snapshot and its publication
+
+runner.verify_snapshot = verify_then_die
+app = create_app()
+with app.app_context():
+    runner.execute_run(sys.argv[1])
+os._exit(0)
+"""
+
+
+def test_a_process_killed_between_writing_and_publishing_leaves_no_snapshot(app, site):
+    import os
+    import subprocess
+    import sys
+
+    config = app_config(app)
+    save_credentials(app, site)
+    run_id = claimed_run(app, site)
+    env = dict(os.environ, INSTANCE_PATH=config.instance_path, DATABASE_URL=config.database_url,
+               ENCRYPTION_KEYS=config.encryption_keys, APP_BASE_URL=config.app_base_url,
+               CONNECT_ALLOWED_HOSTS=",".join(config.connect_allowed_hosts), SCHEDULER_ENABLED="false",
+               XRAY_API_URL=config.xray_api_url, XRAY_RATE_LIMIT="100000",
+               BACKUP_STORAGE_URL=config.backup_storage_url)
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-c", CRASHING_WORKER, run_id, str(root)], env=env, cwd=root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 9, proc.stderr[-2000:]
+    assert published(app) == []
+    with app.app_context():
+        run = db.session.get(BackupRun, run_id)
+        assert run.status == "running" and run.snapshot_key is None  # its lease will expire: taken over
+    left = temp_left(app)
+    assert len(left) == 1 and (left[0] / "snapshot" / "manifest.json").exists()
+    from app.backups.runner import remove_stale_temp
+
+    assert remove_stale_temp(left[0].parent, older_than_seconds=-1) == 1
