@@ -142,3 +142,12 @@ def test_children_are_paged_exactly_when_longer_than_what_came_inline(tmp_path, 
     top_level = [v for n, v in client.calls if n in ("TestsPage", "PreconditionsPage", "TestSetsPage",
                                                       "TestPlansPage", "TestExecutionsPage")]
     assert all(set(v) == {"projectId", "start"} for v in top_level)
+
+
+@pytest.mark.parametrize("scale, seed", [(1, 11), (3, 5)])
+def test_export_is_exact_for_other_generated_tenants(tmp_path, scale, seed):
+    other = Dataset(scale=scale, seed=seed)
+    client, _, _ = export(tmp_path, other)
+    assert verify_snapshot(tmp_path / "snap").ok
+    assert_snapshot_matches(tmp_path / "snap", other, client.base_url)
+    assert client.stats.requests <= 1.25 * lower_bound(other)
