@@ -20,6 +20,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def say(line: str) -> None:
+    sys.stderr.write(line + "\n")  # one write: worker threads must not interleave inside a line
+    sys.stderr.flush()
+
+
 def stand_in_execute(steps: int, step_seconds: float):
     def execute(run_id, *, now, still_owner, **_):
         from app import app_config
@@ -39,17 +44,17 @@ def stand_in_execute(steps: int, step_seconds: float):
         try:
             for step in range(steps):
                 if not still_owner():
-                    print(f"STOPPED {run_id} {worker_id}", file=sys.stderr, flush=True)
+                    say(f"STOPPED {run_id} {worker_id} ")
                     return
                 (work / f"part-{step}.json").write_text('{"step": %d}' % step)
                 time.sleep(step_seconds)
             store = open_store(app_config())
             data_key = datakeys.data_key_for(tenant, now())
             if not still_owner():
-                print(f"STOPPED {run_id} {worker_id}", file=sys.stderr, flush=True)
+                say(f"STOPPED {run_id} {worker_id} ")
                 return
             key = store.publish(tenant.client_key, run_id, work, data_key)
-            print(f"PUBLISHED {run_id} {worker_id}", file=sys.stderr, flush=True)
+            say(f"PUBLISHED {run_id} {worker_id} ")
             queue.finish(run_id, worker_id, now(), "succeeded", snapshot_key=key, counts={"parts": steps})
         finally:
             shutil.rmtree(work, ignore_errors=True)
