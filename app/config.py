@@ -39,6 +39,7 @@ class Config:
     backup_lease_seconds: int = 120
     uninstall_grace_days: int = 30
     xray_rate_limit: int = 300
+    backup_workers: int = 2
     instance_path: str = "instance"
     keyring: KeyRing | None = field(default=None, compare=False, repr=False)
 
@@ -70,6 +71,16 @@ def _positive_int(variable: str, raw: str) -> int:
         raise ConfigError(variable, f"expected a whole number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(variable, f"must be positive, got {value}")
+    return value
+
+
+MAX_BACKUP_WORKERS = 16
+
+
+def _backup_workers(raw: str) -> int:
+    value = _positive_int("BACKUP_WORKERS", raw)
+    if value > MAX_BACKUP_WORKERS:
+        raise ConfigError("BACKUP_WORKERS", f"at most {MAX_BACKUP_WORKERS} worker threads per process, got {value}")
     return value
 
 
@@ -158,6 +169,7 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         backup_lease_seconds=_positive_int("BACKUP_LEASE_SECONDS", get("BACKUP_LEASE_SECONDS") or "120"),
         uninstall_grace_days=_positive_int("UNINSTALL_GRACE_DAYS", get("UNINSTALL_GRACE_DAYS") or "30"),
         xray_rate_limit=_positive_int("XRAY_RATE_LIMIT", get("XRAY_RATE_LIMIT") or "300"),
+        backup_workers=_backup_workers(get("BACKUP_WORKERS") or "2"),
         instance_path=instance_path,
         keyring=keyring,
     )

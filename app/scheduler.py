@@ -6,7 +6,6 @@ these jobs at once (embedded in web workers, or `flask scheduler` processes): th
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -118,27 +117,10 @@ def init_scheduler(app: Flask) -> BackupService | None:
         return None
     if not _serving_process():
         return None
-    workers = _embedded_workers(os.environ.get("BACKUP_WORKERS"))
-    service = start_service(app, workers=workers)
+    service = start_service(app, workers=app_config(app).backup_workers)
     app.extensions[EXTENSION] = service
     app.extensions["backup_worker_pool"] = service.pool  # "Back up now" wakes it (app/views/backups.py)
     return service
-
-
-def _embedded_workers(raw: str | None) -> int:
-    """Worker threads for the embedded service: BACKUP_WORKERS (1–16), else the default."""
-    from .backups.worker import MAX_WORKERS
-
-    if not raw:
-        return DEFAULT_WORKERS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = 0
-    if not 1 <= value <= MAX_WORKERS:
-        logger.warning("BACKUP_WORKERS must be a whole number from 1 to %d; using %d", MAX_WORKERS, DEFAULT_WORKERS)
-        return DEFAULT_WORKERS
-    return value
 
 
 def _serving_process() -> bool:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import click
+import pytest
 from flask.cli import run_command
 
 from app import app_config, create_app
@@ -37,12 +38,15 @@ def test_an_enabled_serving_process_starts_it_exactly_once(make_config):
     assert not service.pool.running
 
 
-def test_the_embedded_worker_count_comes_from_backup_workers_within_bounds():
-    from app.scheduler import DEFAULT_WORKERS, _embedded_workers
+def test_the_embedded_worker_count_comes_from_backup_workers_within_bounds(tmp_path):
+    from app.config import ConfigError, load_config
+    from app.scheduler import DEFAULT_WORKERS
 
-    assert _embedded_workers(None) == DEFAULT_WORKERS
-    assert _embedded_workers("4") == 4
-    assert _embedded_workers("0") == _embedded_workers("99") == _embedded_workers("many") == DEFAULT_WORKERS
+    assert load_config({}, instance_path=str(tmp_path)).backup_workers == DEFAULT_WORKERS
+    assert load_config({"BACKUP_WORKERS": "4"}, instance_path=str(tmp_path)).backup_workers == 4
+    for bad in ("0", "99", "many"):
+        with pytest.raises(ConfigError, match="^BACKUP_WORKERS"):
+            load_config({"BACKUP_WORKERS": bad}, instance_path=str(tmp_path))
 
 
 def test_only_the_process_the_reloader_spawns_serves(monkeypatch):

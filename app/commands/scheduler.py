@@ -12,8 +12,8 @@ from ..backups.worker import MAX_WORKERS
 
 
 @click.command("scheduler")
-@click.option("--workers", type=click.IntRange(0, MAX_WORKERS), default=2, show_default=True,
-              help="Backup worker threads in this process (0: schedule only).")
+@click.option("--workers", type=click.IntRange(0, MAX_WORKERS), default=None,
+              help="Backup worker threads in this process (0: schedule only)  [default: BACKUP_WORKERS]")
 @click.option("--no-schedule", is_flag=True, help="Only run workers; leave scheduling to other processes.")
 @click.option("--poll", type=click.FloatRange(0.05, 60), default=2.0, show_default=True,
               help="Seconds an idle worker waits before looking for queued backups again.")
@@ -26,9 +26,12 @@ from ..backups.worker import MAX_WORKERS
 @with_appcontext
 def scheduler_command(workers, no_schedule, poll, enqueue_every, retry_delay, grace):
     """Run the backup scheduler and workers until stopped (SIGTERM or Ctrl-C)."""
+    from .. import app_config
     from ..scheduler import start_service
 
     app = current_app._get_current_object()
+    if workers is None:
+        workers = app_config(app).backup_workers
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
