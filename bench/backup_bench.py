@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import resource
 import shutil
 import subprocess
@@ -27,28 +26,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sim.xray.bounds import request_lower_bound  # noqa: E402 - after the path is set
+
 CLIENT_ID = "BENCH0000000000000000000000000001"
 CLIENT_SECRET = "b" * 64
-
-
-def lower_bound(ds) -> int:
-    """The fewest requests any exporter honouring Xray's limits could use for the dataset (see the docstring)."""
-    total = 0
-    for project in ds.projects:
-        pid = project["id"]
-        total += 1
-        for records in (ds.tests, ds.preconditions, ds.test_sets, ds.test_plans, ds.test_executions):
-            total += math.ceil(sum(1 for r in records if r["projectId"] == pid) / 100)
-        runs = sum(len(ds.runs_by_execution.get(e["issueId"], [])) for e in ds.test_executions if e["projectId"] == pid)
-        total += math.ceil(runs / 100)
-    children = [len(t["_preconditions"]) for t in ds.tests] + [len(p["_tests"]) for p in ds.preconditions]
-    children += [len(r["_tests"]) for r in ds.test_sets + ds.test_plans + ds.test_executions]
-    children += [len(p["_test_executions"]) for p in ds.test_plans]
-    for run in ds.test_runs:
-        children += [len(run["_iterations"]), len(run["_preconditions"])]
-        children += [len(it["_step_results"]) for it in run["_iterations"]]
-    total += sum(max(0, math.ceil(n / 100) - 1) for n in children)
-    return total + ds.counts()["attachments"]
 
 
 # ---------------------------------------------------------------- the child: one export, measured
@@ -116,7 +97,7 @@ def measure(scale: int, latency_ms: int) -> dict:
     entities = sum(result["counts"].values())
     return {
         "scale": scale, "entities": entities, "requests": logical, "http_attempts": stats["requests"],
-        "bound": lower_bound(ds), "wall": result["wall"], "peak_rss_mb": result["peak_rss_mb"],
+        "bound": request_lower_bound(ds), "wall": result["wall"], "peak_rss_mb": result["peak_rss_mb"],
         "attachment_mb": result["attachment_bytes"] / 1e6, "throttled": stats["throttled"],
     }
 

@@ -5,6 +5,7 @@ import pytest
 
 from app.backups.exporter import Exporter
 from app.backups.snapshot import SnapshotWriter, verify_snapshot
+from sim.xray.bounds import request_lower_bound
 from sim.xray.dataset import Dataset
 from tests.backup_fixtures import DatasetClient, assert_snapshot_matches
 
@@ -38,36 +39,14 @@ def test_files_stored_in_jira_are_listed_as_warnings_with_their_ids(tmp_path, da
         assert any(att_id in w for w in manifest["warnings"]), att_id
 
 
-def test_requests_stay_close_to_the_lower_bound(tmp_path, dataset):
+def test_requests_stay_close_to_the_request_lower_bound(tmp_path, dataset):
     client, _, _ = export(tmp_path, dataset)
     names = [name for name, _ in client.calls]
     attachments = names.count("download")
     assert attachments == dataset.counts()["attachments"]
     # No child connection paged when it fit inline, and no top-level page wasted.
-    bound = lower_bound(dataset)
+    bound = request_lower_bound(dataset)
     assert client.stats.requests <= 1.25 * bound, (client.stats.requests, bound)
-
-
-def lower_bound(ds) -> int:
-    """Items ÷ 100 per list and project, one meta request per project, extra pages of long child lists, files."""
-    import math
-
-    total = 0
-    for p in ds.projects:
-        pid = p["id"]
-        total += 1
-        for records in (ds.tests, ds.preconditions, ds.test_sets, ds.test_plans, ds.test_executions):
-            total += math.ceil(sum(1 for r in records if r["projectId"] == pid) / 100)
-        runs = sum(len(ds.runs_by_execution.get(e["issueId"], [])) for e in ds.test_executions if e["projectId"] == pid)
-        total += math.ceil(runs / 100)
-    children = [len(t["_preconditions"]) for t in ds.tests] + [len(p["_tests"]) for p in ds.preconditions]
-    children += [len(r["_tests"]) for r in ds.test_sets + ds.test_plans + ds.test_executions]
-    children += [len(p["_test_executions"]) for p in ds.test_plans]
-    for run in ds.test_runs:
-        children += [len(run["_iterations"]), len(run["_preconditions"])]
-        children += [len(it["_step_results"]) for it in run["_iterations"]]
-    total += sum(max(0, math.ceil(n / 100) - 1) for n in children)
-    return total + ds.counts()["attachments"]
 
 
 class ShortChildClient(DatasetClient):
@@ -150,4 +129,4 @@ def test_export_is_exact_for_other_generated_tenants(tmp_path, scale, seed):
     client, _, _ = export(tmp_path, other)
     assert verify_snapshot(tmp_path / "snap").ok
     assert_snapshot_matches(tmp_path / "snap", other, client.base_url)
-    assert client.stats.requests <= 1.25 * lower_bound(other)
+    assert client.stats.requests <= 1.25 * request_lower_bound(other)
