@@ -127,15 +127,11 @@ def _partial(client) -> dict:
 
 def _make_client(tenant, access):
     from ..xray.client import XrayClient
+    from ..xray.pacer import pacer_for
 
-    kwargs = {}
-    try:
-        from ..xray.pacer import pacer_for  # one pacer per tenant, shared by every worker of this process
-
-        kwargs["pacer"] = pacer_for(tenant.client_key, app_config().xray_rate_limit)
-    except ImportError:  # pragma: no cover - the client paces itself by default
-        pass
-    return XrayClient(access.base_url, access.client_id, access.client_secret, **kwargs)
+    # One pacer per tenant, shared by every worker thread of this process.
+    pacer = pacer_for(tenant.client_key, app_config().xray_rate_limit)
+    return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=pacer)
 
 
 def _list_projects(tenant) -> list[dict]:
