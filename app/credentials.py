@@ -197,10 +197,15 @@ def _audit(tenant: Tenant, account_id: str | None, action: str, outcome: str, no
     db.session.add(CredentialAudit(tenant_id=tenant.id, account_id=account_id, action=action, outcome=outcome[:255], at=now))
 
 
-def _default_verify():
+def _default_verify(tenant: Tenant):
+    """Verify through the tenant's pacer, shared with its backups in every process."""
+    from functools import partial
+
+    from . import app_config
+    from .xray.shared_pacer import shared_pacer_for
     from .xray.verify import verify_credentials
 
-    return verify_credentials
+    return partial(verify_credentials, pacer=shared_pacer_for(tenant.client_key, app_config().xray_rate_limit))
 
 
 def _connected_text(tests_visible: int | None) -> str:
@@ -231,7 +236,7 @@ def save_credentials(
     from .secrets import seal
 
     now = now or utcnow()
-    verify = verify or _default_verify()
+    verify = verify or _default_verify(tenant)
     row = stored_credential(tenant)
     data = parse_input(body, has_stored_secret=row is not None, stored_region=row.region if row else None)
     secret_kept = data.client_secret is None
@@ -295,7 +300,7 @@ def verify_stored(
     from .crypto import DecryptionError
 
     now = now or utcnow()
-    verify = verify or _default_verify()
+    verify = verify or _default_verify(tenant)
     try:
         access = xray_access(tenant)
     except DecryptionError:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, BigInteger, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, BigInteger, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -173,6 +173,30 @@ class DownloadLink(db.Model):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class XrayPacerSlot(db.Model):
+    """One Xray request of a tenant in the shared pacing window (app/xray/shared_pacer.py).
+
+    ``at`` is epoch seconds: when the request started, then when its answer came back. Tenants are keyed by a
+    hash of the clientKey (no foreign key: the pacer knows only that hash).
+    """
+
+    __tablename__ = "xray_pacer_slots"
+    __table_args__ = (Index("ix_xray_pacer_slots_tenant_at", "tenant_hash", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_hash: Mapped[str] = mapped_column(String(32))
+    at: Mapped[float] = mapped_column(Float)
+
+
+class XrayPacerHold(db.Model):
+    """Until when no Xray request of a tenant may start (Xray answered 429 with a wait), in epoch seconds."""
+
+    __tablename__ = "xray_pacer_holds"
+
+    tenant_hash: Mapped[str] = mapped_column(String(32), primary_key=True)
+    hold_until: Mapped[float] = mapped_column(Float)
 
 
 def utcnow() -> datetime:

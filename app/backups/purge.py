@@ -60,6 +60,9 @@ def purge_tenant(tenant_id: int, now: datetime, store) -> bool:
     if tenant is None:
         return False
     datakeys.shred(tenant)
+    from ..xray.shared_pacer import forget_tenant
+
+    forget_tenant(db.session, tenant.client_key)  # its Xray pacing rows (keyed by a hash of the clientKey)
     # Runs, settings, credentials, audit, data keys and links go with the tenant (ON DELETE CASCADE).
     removed = db.session.execute(
         delete(Tenant).where(Tenant.id == tenant_id, *_purgeable(now)).execution_options(synchronize_session=False)

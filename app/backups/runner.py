@@ -127,10 +127,10 @@ def _partial(client) -> dict:
 
 def _make_client(tenant, access):
     from ..xray.client import XrayClient
-    from ..xray.pacer import pacer_for
+    from ..xray.shared_pacer import shared_pacer_for
 
-    # One pacer per tenant, shared by every worker thread of this process.
-    pacer = pacer_for(tenant.client_key, app_config().xray_rate_limit)
+    # One pacer per tenant, shared through the database by every thread and process (web, schedulers, runners).
+    pacer = shared_pacer_for(tenant.client_key, app_config().xray_rate_limit)
     return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=pacer)
 
 

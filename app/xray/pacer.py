@@ -96,6 +96,9 @@ def pacer_for(tenant_key: str, limit: int, window: float = WINDOW_SECONDS) -> Pa
 
 
 def forget_pacers() -> None:
-    """Drop every registered pacer (tests, uninstall)."""
+    """Drop every registered pacer, the database-backed ones too (tests, uninstall)."""
     with _registry_lock:
         _registry.clear()
+    from .shared_pacer import forget_shared_pacers
+
+    forget_shared_pacers()
