@@ -2,11 +2,14 @@
 
     .venv/bin/python bench/backup_bench.py                 # scales 1 and 10, 50 ms latency, pacing check
     .venv/bin/python bench/backup_bench.py --scales 1 --no-pacing-check
+    .venv/bin/python bench/backup_bench.py --scales 1 --pacer local   # the in-process pacer instead of the shared one
 
 The Xray simulator runs in this process; the exporter (the real XrayClient, Exporter and SnapshotWriter) runs in a
 child process so that its peak RSS is its own. The timing run paces at a very high limit (latency is the cost
 measured); the projection gives the time at Xray Standard's 300 requests per 5 minutes. The pacing check runs a
-backup with XRAY_RATE_LIMIT equal to the simulator's limit (on a short window) and counts the 429s.
+backup with XRAY_RATE_LIMIT equal to the simulator's limit (on a short window) and counts the 429s. By default the
+child paces through the database-shared pacer (a SQLite file), as the backup runner does; its transactions are
+part of the measured time.
 
 Lower bound: per project and list, ceil(items / 100); one settings request per project; for every child list
 longer than 100, ceil(n / 100) - 1 extra pages; one request per attachment.
@@ -30,6 +33,7 @@ from sim.xray.bounds import request_lower_bound  # noqa: E402 - after the path i
 
 CLIENT_ID = "BENCH0000000000000000000000000001"
 CLIENT_SECRET = "b" * 64
+PACER = "db"  # set by --pacer
 
 
 # ---------------------------------------------------------------- the child: one export, measured
@@ -46,14 +50,31 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def child(url: str, out: str, rate_limit: int, window: float) -> None:
+def make_pacer(rate_limit: int, window: float, pacer_db: str):
+    """The in-process pacer, or (as the runner uses it) the one shared through the database at ``pacer_db``."""
+    from app.xray.pacer import Pacer
+
+    if pacer_db == "-":
+        return Pacer(rate_limit, window)
+    from sqlalchemy import create_engine
+
+    from app.models import XrayPacerHold, XrayPacerSlot
+    from app.xray.shared_pacer import DatabasePacer
+
+    args = {"connect_args": {"timeout": 30}} if pacer_db.startswith("sqlite") else {}
+    engine = create_engine(pacer_db, **args)
+    for table in (XrayPacerSlot.__table__, XrayPacerHold.__table__):
+        table.create(engine, checkfirst=True)
+    return DatabasePacer(engine, "https://bench.atlassian.net", rate_limit, window)
+
+
+def child(url: str, out: str, rate_limit: int, window: float, pacer_db: str = "-") -> None:
     from app.backups.exporter import Exporter
     from app.backups.snapshot import SnapshotWriter
     from app.xray.client import XrayClient
-    from app.xray.pacer import Pacer
 
     projects = json.loads(sys.stdin.read())
-    client = XrayClient(url, CLIENT_ID, CLIENT_SECRET, pacer=Pacer(rate_limit, window))
+    client = XrayClient(url, CLIENT_ID, CLIENT_SECRET, pacer=make_pacer(rate_limit, window, pacer_db))
     writer = SnapshotWriter(Path(out), run_id="bench", started_at="-", xray_api_url=url)
     started = time.monotonic()
     Exporter(client, writer).export(projects)
@@ -65,8 +86,9 @@ def child(url: str, out: str, rate_limit: int, window: float) -> None:
 
 
 def run_child(sim, out: Path, rate_limit: int, window: float) -> dict:
+    pacer_db = f"sqlite:///{out.parent / 'pacer.db'}" if PACER == "db" else "-"
     proc = subprocess.run(
-        [sys.executable, __file__, "--child", sim.url, str(out), str(rate_limit), str(window)],
+        [sys.executable, __file__, "--child", sim.url, str(out), str(rate_limit), str(window), pacer_db],
         input=json.dumps(sim.dataset.projects), capture_output=True, text=True, cwd=ROOT, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"the export failed:\n{proc.stderr[-3000:]}")
@@ -124,10 +146,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     parser.add_argument("--latency-ms", type=int, default=50)
     parser.add_argument("--no-pacing-check", action="store_true")
+    parser.add_argument("--pacer", choices=("db", "local"), default="db",
+                        help="db: the pacer shared through the database (SQLite file), as the runner uses it; "
+                             "local: the in-process pacer")
     args = parser.parse_args(argv)
+    global PACER
+    PACER = args.pacer
 
     rows = [measure(scale, args.latency_ms) for scale in args.scales]
-    print(f"Backup benchmark (simulated latency {args.latency_ms} ms per request; exporter in a child process)\n")
+    print(f"Backup benchmark (simulated latency {args.latency_ms} ms per request; exporter in a child process; "
+          f"{'database-shared' if PACER == 'db' else 'in-process'} pacer)\n")
     print("| scale | entities | requests | lower bound | ratio | entities/request | wall time | "
           "projected at 300 req/5 min | peak RSS | attachments |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -151,6 +179,6 @@ def main(argv: list[str] | None = None) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]))
+        child(sys.argv[2], sys.argv[3], int(sys.argv[4]), float(sys.argv[5]), *sys.argv[6:7])
     else:
         main()
