@@ -197,15 +197,30 @@ def _audit(tenant: Tenant, account_id: str | None, action: str, outcome: str, no
     db.session.add(CredentialAudit(tenant_id=tenant.id, account_id=account_id, action=action, outcome=outcome[:255], at=now))
 
 
-def _default_verify(tenant: Tenant):
-    """Verify through the tenant's pacer, shared with its backups in every process."""
-    from functools import partial
+VERIFY_MAX_WAIT_SECONDS = 10.0
 
+
+def _default_verify(tenant: Tenant):
+    """Verify through the tenant's pacer, shared with its backups in every process.
+
+    An admin is waiting: when a running backup has used the tenant's request budget, answer at once
+    that Xray is busy instead of holding the page until a slot frees up (which can take minutes).
+    """
     from . import app_config
     from .xray.shared_pacer import shared_pacer_for
-    from .xray.verify import verify_credentials
+    from .xray.verify import Verification, verify_credentials
 
-    return partial(verify_credentials, pacer=shared_pacer_for(tenant.client_key, app_config().xray_rate_limit))
+    pacer = shared_pacer_for(tenant.client_key, app_config().xray_rate_limit)
+
+    def verify(base_url: str, client_id: str, client_secret: str):
+        wait = pacer.delay()
+        if wait > VERIFY_MAX_WAIT_SECONDS:
+            return Verification("unreachable", None, "A backup is using this site's Xray request budget right now; "
+                                f"try again in about {int(wait) + 1} seconds.")
+        return verify_credentials(base_url, client_id, client_secret, pacer=pacer)
+
+    verify.pacer = pacer
+    return verify
 
 
 def _connected_text(tests_visible: int | None) -> str:

@@ -185,8 +185,24 @@ def test_the_runner_and_the_credential_checks_use_the_shared_pacer(app):
     with app.app_context():
         client = _make_client(tenant, XrayAccess("http://127.0.0.1:9", "id", "secret", "global"))
         assert isinstance(client.pacer, DatabasePacer) and client.pacer.tenant == tenant_hash(TENANT)
-        assert _default_verify(tenant).keywords["pacer"] is client.pacer
+        assert _default_verify(tenant).pacer is client.pacer
         client.close()
+
+
+def test_a_credential_check_answers_at_once_when_a_backup_used_the_budget(app):
+    from types import SimpleNamespace
+
+    from app.credentials import _default_verify
+
+    tenant = SimpleNamespace(client_key=TENANT + "-busy")
+    with app.app_context():
+        verify = _default_verify(tenant)
+        for _ in range(verify.pacer.limit):
+            verify.pacer.acquire()
+        # Port 9 is closed: had the check gone to "Xray", the answer would name an unreachable host.
+        result = verify("http://127.0.0.1:9", "id", "secret")
+    assert result.status == "unreachable"
+    assert "backup is using this site's Xray request budget" in result.message
 
 
 def test_the_uninstall_purge_deletes_the_tenants_pacer_rows(db_app, fake_time):
