@@ -65,7 +65,12 @@ def cleanup_job(app: Flask) -> int:
     from .backups.storage import open_store
     from .models import utcnow
 
+    from .extensions import db
+    from .xray.shared_pacer import prune_all
+
     with app.app_context():
+        # Pacer rows of tenants that went quiet are pruned here; active pacers prune their own.
+        prune_all(db.engine, older_than=3600)
         return open_store(app_config()).cleanup_incomplete(utcnow() - INCOMPLETE_AFTER)
 
 

@@ -142,3 +142,23 @@ def test_the_embedded_service_backs_up_a_due_tenant_on_sqlite(make_app, fake_jir
         assert run is not None and run.status == "succeeded", run and run.message
         assert run.trigger == "scheduled" and run.counts["tests"] > 0
         assert open_store(app_config(app)).list_snapshots(installed.client_key) == [run.snapshot_key]
+
+
+def test_the_cleanup_job_prunes_pacer_rows_of_quiet_tenants(app):
+    import time as _time
+
+    from sqlalchemy import func, insert, select
+
+    from app.extensions import db
+    from app.models import XrayPacerSlot
+    from app.scheduler import cleanup_job
+
+    with app.app_context():
+        with db.engine.begin() as conn:
+            conn.execute(insert(XrayPacerSlot), [{"tenant_hash": "a" * 32, "at": _time.time() - 7200},
+                                                 {"tenant_hash": "b" * 32, "at": _time.time()}])
+    cleanup_job(app)
+    with app.app_context():
+        left = db.session.scalars(select(XrayPacerSlot.tenant_hash)).all()
+        assert left == ["b" * 32]
+        assert db.session.scalar(select(func.count()).select_from(XrayPacerSlot)) == 1
