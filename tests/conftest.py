@@ -10,9 +10,9 @@ import pytest
 from app import create_app
 from app.config import load_config
 from app.crypto import generate_key
+from pg_admin import PG_ADMIN_URL
 from shared_data import SHARED, shared_file  # noqa: F401 - re-exported for tests
 
-PG_ADMIN_URL = os.environ.get("TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="session")

@@ -236,7 +236,7 @@ def test_the_uninstall_purge_deletes_the_tenants_pacer_rows(db_app, fake_time):
 def fresh_pg_url():
     """An empty PostgreSQL database of its own (the session one is migrated already)."""
     psycopg = pytest.importorskip("psycopg")
-    from conftest import PG_ADMIN_URL
+    from pg_admin import PG_ADMIN_URL
 
     try:
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
