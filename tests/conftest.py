@@ -1,17 +1,13 @@
 """Shared fixtures: apps on SQLite and PostgreSQL, real keys, and a clean database per test."""
 from __future__ import annotations
 
-import os
-import uuid
-from pathlib import Path
 
 import pytest
 
 from app import create_app
 from app.config import load_config
 from app.crypto import generate_key
-from pg_admin import PG_ADMIN_URL
-from shared_data import SHARED, shared_file  # noqa: F401 - re-exported for tests
+from pg_admin import fresh_database
 
 
 
@@ -23,21 +19,8 @@ def encryption_keys() -> str:
 @pytest.fixture(scope="session")
 def pg_database_url():
     """A fresh PostgreSQL database for this test session (dropped afterwards); skip if none is reachable."""
-    psycopg = pytest.importorskip("psycopg")
-    name = f"xb_test_{uuid.uuid4().hex[:10]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
-    admin.execute(f'CREATE DATABASE "{name}"')
-    url = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    yield url
-    from sqlalchemy import create_engine  # noqa: F401 - engines are disposed by the apps
-
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with fresh_database("xb_test") as url:
+        yield url
 
 
 @pytest.fixture

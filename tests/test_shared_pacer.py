@@ -7,7 +7,6 @@ import random
 import subprocess
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from app.extensions import db
 from app.models import XrayPacerHold, XrayPacerSlot
 from app.xray.pacer import Pacer
 from app.xray.shared_pacer import DatabasePacer, forget_shared_pacers, shared_pacer_for, tenant_hash
+from pg_admin import fresh_database
 
 ROOT = Path(__file__).resolve().parents[1]
 TENANT = "https://acme.atlassian.net"
@@ -235,20 +235,8 @@ def test_the_uninstall_purge_deletes_the_tenants_pacer_rows(db_app, fake_time):
 @pytest.fixture
 def fresh_pg_url():
     """An empty PostgreSQL database of its own (the session one is migrated already)."""
-    psycopg = pytest.importorskip("psycopg")
-    from pg_admin import PG_ADMIN_URL
-
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL is not reachable: {exc}")
-    name = f"xb_mig_{uuid.uuid4().hex[:10]}"
-    admin.execute(f'CREATE DATABASE "{name}"')
-    yield PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
-    admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    admin.close()
+    with fresh_database("xb_mig") as url:
+        yield url
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
