@@ -6,7 +6,7 @@ from graphql import build_schema, parse, validate
 from graphql.language import IntValueNode, visit, Visitor
 
 from app.backups import queries
-from tests.conftest import shared_file
+from shared_data import shared_file
 
 
 @pytest.fixture(scope="module")
