@@ -1,7 +1,11 @@
-"""Configuration read from the environment and validated when the app starts."""
+"""Configuration read from the environment and validated when the app starts (never at import time).
+
+Every variable has one default, in `DEFAULTS`; `load_config` is the only reader of the environment.
+"""
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -9,6 +13,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .crypto import KeyRing, KeyRingError, generate_key
+
+logger = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -19,29 +25,47 @@ class ConfigError(ValueError):
         super().__init__(f"{variable}: {problem}")
 
 
-DEFAULT_ALLOWED_HOSTS = "*.atlassian.net,*.jira.com,*.jira-dev.com"
+# The one home of every default. Empty means "unset" (derived from the instance folder, or off).
+DEFAULTS = {
+    "APP_BASE_URL": "http://localhost:8000",
+    "APP_KEY": "xray-backup",
+    "APP_ENV": "development",
+    "DATABASE_URL": "",  # sqlite:///<instance>/app.db
+    "ENCRYPTION_KEYS": "",  # development: generated once into <instance>/encryption.key
+    "CONNECT_INSTALL_KEYS_URL": "https://connect-install-keys.atlassian.com",
+    "CONNECT_ALLOWED_HOSTS": "*.atlassian.net,*.jira.com,*.jira-dev.com",
+    "XRAY_API_URL": "https://xray.cloud.getxray.app",
+    "BACKUP_STORAGE_URL": "",  # file://<instance>/backups
+    "S3_ENDPOINT_URL": "",
+    "SCHEDULER_ENABLED": "true",
+    "BACKUP_LEASE_SECONDS": "120",
+    "UNINSTALL_GRACE_DAYS": "30",
+    "XRAY_RATE_LIMIT": "300",
+    "BACKUP_WORKERS": "2",
+}
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+MAX_BACKUP_WORKERS = 16
 
 
 @dataclass(frozen=True)
 class Config:
-    app_base_url: str = "http://localhost:8000"
-    app_key: str = "xray-backup"
-    app_env: str = "development"
-    database_url: str = ""
-    encryption_keys: str = ""
-    connect_install_keys_url: str = "https://connect-install-keys.atlassian.com"
-    connect_allowed_hosts: tuple[str, ...] = tuple(DEFAULT_ALLOWED_HOSTS.split(","))
-    xray_api_url: str = "https://xray.cloud.getxray.app"
-    backup_storage_url: str = ""
-    s3_endpoint_url: str | None = None
-    scheduler_enabled: bool = True
-    backup_lease_seconds: int = 120
-    uninstall_grace_days: int = 30
-    xray_rate_limit: int = 300
-    backup_workers: int = 2
-    instance_path: str = "instance"
-    keyring: KeyRing | None = field(default=None, compare=False, repr=False)
+    app_base_url: str
+    app_key: str
+    app_env: str
+    database_url: str
+    encryption_keys: str
+    connect_install_keys_url: str
+    connect_allowed_hosts: tuple[str, ...]
+    xray_api_url: str
+    backup_storage_url: str
+    s3_endpoint_url: str | None
+    scheduler_enabled: bool
+    backup_lease_seconds: int
+    uninstall_grace_days: int
+    xray_rate_limit: int
+    backup_workers: int
+    instance_path: str
+    keyring: KeyRing = field(compare=False, repr=False)
 
     @property
     def is_production(self) -> bool:
@@ -50,6 +74,11 @@ class Config:
     @property
     def base_url_is_https(self) -> bool:
         return self.app_base_url.startswith("https://")
+
+    @property
+    def temp_path(self) -> Path:
+        """Where runs write their data before it is published (one folder per attempt)."""
+        return Path(self.instance_path) / "tmp" / "backups"
 
     def with_overrides(self, **overrides) -> "Config":
         return replace(self, **overrides)
@@ -64,23 +93,15 @@ def _bool(variable: str, raw: str) -> bool:
     raise ConfigError(variable, f"expected true or false, got {raw!r}")
 
 
-def _positive_int(variable: str, raw: str) -> int:
+def _positive_int(variable: str, raw: str, maximum: int | None = None) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(variable, f"expected a whole number, got {raw!r}") from None
     if value <= 0:
         raise ConfigError(variable, f"must be positive, got {value}")
-    return value
-
-
-MAX_BACKUP_WORKERS = 16
-
-
-def _backup_workers(raw: str) -> int:
-    value = _positive_int("BACKUP_WORKERS", raw)
-    if value > MAX_BACKUP_WORKERS:
-        raise ConfigError("BACKUP_WORKERS", f"at most {MAX_BACKUP_WORKERS} worker threads per process, got {value}")
+    if maximum is not None and value > maximum:
+        raise ConfigError(variable, f"at most {maximum}, got {value}")
     return value
 
 
@@ -96,9 +117,7 @@ def host_allowed(host: str, scheme: str, globs: tuple[str, ...]) -> bool:
     host = (host or "").lower()
     if not host:
         return False
-    if host in LOOPBACK_HOSTS:
-        return any(fnmatch.fnmatchcase(host, g) for g in globs)
-    if scheme != "https":
+    if host not in LOOPBACK_HOSTS and scheme != "https":
         return False
     return any(fnmatch.fnmatchcase(host, g) for g in globs)
 
@@ -106,19 +125,22 @@ def host_allowed(host: str, scheme: str, globs: tuple[str, ...]) -> bool:
 def load_config(environ: dict[str, str] | None = None, instance_path: str = "instance") -> Config:
     """Build and validate the configuration; raise ConfigError naming the first bad variable."""
     env = dict(os.environ if environ is None else environ)
-    get = lambda name: (env.get(name) or "").strip()  # noqa: E731 - empty means unset
 
-    app_env = get("APP_ENV") or "development"
+    def get(name: str) -> str:
+        return (env.get(name) or "").strip() or DEFAULTS[name]
+
+    app_env = get("APP_ENV")
     if app_env not in {"development", "production"}:
         raise ConfigError("APP_ENV", f"expected development or production, got {app_env!r}")
+    production = app_env == "production"
 
-    base_url = _http_url("APP_BASE_URL", get("APP_BASE_URL") or "http://localhost:8000")
+    base_url = _http_url("APP_BASE_URL", get("APP_BASE_URL"))
     if len(base_url) > 200:
         raise ConfigError("APP_BASE_URL", "longer than the 200 characters Connect allows")
-    if app_env == "production" and not base_url.startswith("https://"):
+    if production and not base_url.startswith("https://"):
         raise ConfigError("APP_BASE_URL", "production requires an https:// base URL")
 
-    app_key = get("APP_KEY") or "xray-backup"
+    app_key = get("APP_KEY")
     if len(app_key) > 64 or not all(c.isalnum() or c in "-._" for c in app_key):
         raise ConfigError("APP_KEY", "only letters, digits, '-', '.' and '_', at most 64 characters")
 
@@ -128,7 +150,7 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
 
     raw_keys = get("ENCRYPTION_KEYS")
     if not raw_keys:
-        if app_env == "production":
+        if production:
             raise ConfigError("ENCRYPTION_KEYS", "required in production")
         raw_keys = _development_keys(instance_path)
     try:
@@ -136,20 +158,17 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     except KeyRingError as exc:
         raise ConfigError("ENCRYPTION_KEYS", str(exc)) from None
 
-    hosts_raw = get("CONNECT_ALLOWED_HOSTS") or DEFAULT_ALLOWED_HOSTS
-    hosts = tuple(h.strip().lower() for h in hosts_raw.split(",") if h.strip())
+    hosts = tuple(h.strip().lower() for h in get("CONNECT_ALLOWED_HOSTS").split(",") if h.strip())
     if not hosts:
         raise ConfigError("CONNECT_ALLOWED_HOSTS", "needs at least one host glob")
 
     storage_url = get("BACKUP_STORAGE_URL") or Path(instance_path, "backups").absolute().as_uri()
-    storage_scheme = urlsplit(storage_url).scheme
-    if storage_scheme not in {"file", "s3"}:
+    storage = urlsplit(storage_url)
+    if storage.scheme not in {"file", "s3"}:
         raise ConfigError("BACKUP_STORAGE_URL", f"expected file:///path or s3://bucket/prefix, got {storage_url!r}")
-    if storage_scheme == "s3" and not urlsplit(storage_url).netloc:
+    if storage.scheme == "s3" and not storage.netloc:
         raise ConfigError("BACKUP_STORAGE_URL", "an s3:// URL needs a bucket name")
-    s3_endpoint = get("S3_ENDPOINT_URL") or None
-    if s3_endpoint:
-        s3_endpoint = _http_url("S3_ENDPOINT_URL", s3_endpoint)
+    s3_endpoint = get("S3_ENDPOINT_URL")
 
     return Config(
         app_base_url=base_url,
@@ -157,19 +176,16 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         app_env=app_env,
         database_url=database_url,
         encryption_keys=raw_keys,
-        connect_install_keys_url=_http_url(
-            "CONNECT_INSTALL_KEYS_URL",
-            get("CONNECT_INSTALL_KEYS_URL") or "https://connect-install-keys.atlassian.com",
-        ),
+        connect_install_keys_url=_http_url("CONNECT_INSTALL_KEYS_URL", get("CONNECT_INSTALL_KEYS_URL")),
         connect_allowed_hosts=hosts,
-        xray_api_url=_http_url("XRAY_API_URL", get("XRAY_API_URL") or "https://xray.cloud.getxray.app"),
+        xray_api_url=_http_url("XRAY_API_URL", get("XRAY_API_URL")),
         backup_storage_url=storage_url,
-        s3_endpoint_url=s3_endpoint,
-        scheduler_enabled=_bool("SCHEDULER_ENABLED", get("SCHEDULER_ENABLED") or "true"),
-        backup_lease_seconds=_positive_int("BACKUP_LEASE_SECONDS", get("BACKUP_LEASE_SECONDS") or "120"),
-        uninstall_grace_days=_positive_int("UNINSTALL_GRACE_DAYS", get("UNINSTALL_GRACE_DAYS") or "30"),
-        xray_rate_limit=_positive_int("XRAY_RATE_LIMIT", get("XRAY_RATE_LIMIT") or "300"),
-        backup_workers=_backup_workers(get("BACKUP_WORKERS") or "2"),
+        s3_endpoint_url=_http_url("S3_ENDPOINT_URL", s3_endpoint) if s3_endpoint else None,
+        scheduler_enabled=_bool("SCHEDULER_ENABLED", get("SCHEDULER_ENABLED")),
+        backup_lease_seconds=_positive_int("BACKUP_LEASE_SECONDS", get("BACKUP_LEASE_SECONDS")),
+        uninstall_grace_days=_positive_int("UNINSTALL_GRACE_DAYS", get("UNINSTALL_GRACE_DAYS")),
+        xray_rate_limit=_positive_int("XRAY_RATE_LIMIT", get("XRAY_RATE_LIMIT")),
+        backup_workers=_positive_int("BACKUP_WORKERS", get("BACKUP_WORKERS"), MAX_BACKUP_WORKERS),
         instance_path=instance_path,
         keyring=keyring,
     )
@@ -177,8 +193,6 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
 
 def _development_keys(instance_path: str) -> str:
     """Generate a key once into the instance folder so development restarts can still decrypt."""
-    import logging
-
     path = Path(instance_path, "encryption.key")
     if path.exists():
         return path.read_text().strip()
@@ -187,7 +201,6 @@ def _development_keys(instance_path: str) -> str:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(value + "\n")
-    logging.getLogger(__name__).warning(
-        "ENCRYPTION_KEYS is not set: generated a development key into %s (set ENCRYPTION_KEYS in production)", path
-    )
+    logger.warning("ENCRYPTION_KEYS is not set: generated a development key into %s (set ENCRYPTION_KEYS in production)",
+                   path)
     return value

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -94,3 +95,8 @@ class KeyRing:
         """Tell whether a value is encrypted under another key than the primary one."""
         return token.split(":", 2)[1:2] != [self.primary_kid]
 
+
+
+def tenant_hash(client_key: str) -> str:
+    """The opaque name of a tenant where clientKeys must not appear (storage paths, shared pacing tables)."""
+    return hashlib.sha256(client_key.encode("utf-8")).hexdigest()[:32]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
@@ -54,11 +54,23 @@ class ServiceUnavailable(AppError):
     status, code, default_message = 503, "unavailable", "A service the app depends on is unavailable."
 
 
+def answers_json(blueprint: Blueprint) -> Blueprint:
+    """Mark a blueprint whose errors are JSON bodies (APIs and Jira's callbacks); others render the error page."""
+    blueprint.answers_json = True
+    return blueprint
+
+
+def _wants_json() -> bool:
+    blueprint = current_app.blueprints.get(request.blueprint or "")
+    if blueprint is not None:
+        return getattr(blueprint, "answers_json", False)
+    # Unrouted (404, 405): by the path's area, else by what the caller accepts.
+    return request.path.startswith("/api/") or not request.accept_mimetypes.accept_html
+
+
 def error_response(status: int, code: str, message: str, fields: dict | None = None):
-    """Render an error as JSON under /api (and for JSON callers) or as an HTML page elsewhere."""
-    if request.path.startswith("/api/") or request.path.startswith("/installed") or request.path.startswith(
-        "/uninstalled"
-    ) or request.path in ("/enabled", "/disabled") or not request.accept_mimetypes.accept_html:
+    """Render an error as JSON for JSON blueprints (and JSON callers) or as an HTML page elsewhere."""
+    if _wants_json():
         body = {"error": code, "message": message}
         if fields:
             body["fields"] = fields

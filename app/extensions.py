@@ -1,6 +1,11 @@
-"""Flask extensions, created unbound and bound in create_app."""
+"""Flask extensions, created unbound and bound in create_app; the few SQL spellings that depend on the dialect."""
+from __future__ import annotations
+
 from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
 
@@ -10,3 +15,25 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate(render_as_batch=True)
+
+
+def is_postgresql() -> bool:
+    """Whether the current session talks to PostgreSQL (else SQLite)."""
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
+def insert_ignoring_conflict(model, values, *, index_elements=None):
+    """INSERT … ON CONFLICT DO NOTHING on the session's dialect (both SQLite and PostgreSQL have it)."""
+    insert = postgresql.insert if is_postgresql() else sqlite.insert
+    return insert(model).values(values).on_conflict_do_nothing(index_elements=index_elements)
+
+
+def configure_sqlite(engine: Engine) -> None:
+    """Foreign keys and WAL on every connection of this SQLite engine (no effect on other engines)."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # pragma: no cover - trivial
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()

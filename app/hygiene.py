@@ -45,12 +45,10 @@ def apply_headers(response: Response, *, https: bool, allowed_hosts: tuple[str, 
     return response
 
 
-def init_hygiene(app: Flask) -> None:
+def init_hygiene(app: Flask, config) -> None:
     """Register the after_request hook that sets the headers."""
-    from . import app_config
 
     def _after(response: Response) -> Response:
-        config = app_config()
         return apply_headers(response, https=config.base_url_is_https, allowed_hosts=config.connect_allowed_hosts)
 
     app.after_request(_after)

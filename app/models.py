@@ -199,6 +199,17 @@ class XrayPacerHold(db.Model):
     hold_until: Mapped[float] = mapped_column(Float)
 
 
+# Encrypted columns and the field each is bound to (app/sealing.py); key rotation walks this list.
+SHARED_SECRET_FIELD = "connect_shared_secret"
+XRAY_SECRET_FIELD = "xray_client_secret"
+DATA_KEY_FIELD = "snapshot_data_key"
+SEALED_COLUMNS = (
+    (Tenant, "shared_secret_enc", SHARED_SECRET_FIELD),
+    (XrayCredential, "client_secret_enc", XRAY_SECRET_FIELD),
+    (TenantDataKey, "wrapped_key", DATA_KEY_FIELD),
+)
+
+
 def utcnow() -> datetime:
     """The current time as an aware UTC datetime (entrypoints pass it down as `now`)."""
     return datetime.now(timezone.utc)

@@ -1,7 +1,9 @@
 """The only place that knows APScheduler: it decides *when*; the database decides *who runs what*.
 
-Every job is a thin entrypoint: an app context, `now`, one service function. Several processes may run
-these jobs at once (embedded in web workers, or `flask scheduler` processes): the queue makes that safe.
+Every job is a thin entrypoint: an app context, `now`, one service function with what it needs. Several processes
+may run these jobs at once (embedded in web workers, or `flask scheduler` processes): the queue makes that safe.
+Background work starts only where it is asked for — `wsgi.py` when serving, `flask scheduler`, the dev host —
+never in `create_app`.
 """
 from __future__ import annotations
 
@@ -9,7 +11,18 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
+
+from .backups.lifecycle.purge import purge_due
+from .backups.lifecycle.retention import apply_retention
+from .backups.runs.claims import take_over_expired
+from .backups.runs.enqueue import enqueue_due
+from .backups.runs.worker import WorkerPool
+from .extensions import db
+from .models import utcnow
+from .services import Services
+from .xray.shared_pacer import prune_all
 
 logger = logging.getLogger(__name__)
 
@@ -19,67 +32,45 @@ RETENTION_SECONDS = 3600
 PURGE_SECONDS = 3600
 CLEANUP_SECONDS = 3600
 INCOMPLETE_AFTER = timedelta(hours=6)
-DEFAULT_WORKERS = 2
-EXTENSION = "xray_backup_scheduler"
 
 
-def enqueue_job(app: Flask, pool=None) -> int:
-    from .backups.queue import enqueue_due
-    from .models import utcnow
-
+def enqueue_job(app: Flask, services: Services) -> int:
     with app.app_context():
         queued = enqueue_due(utcnow())
     if queued:
         logger.info("queued %d scheduled backups", queued)
-        if pool is not None:
-            pool.wake()
+        services.wake_workers()
     return queued
 
 
-def takeover_job(app: Flask) -> int:
-    from .backups.queue import take_over_expired
-    from .models import utcnow
-
+def takeover_job(app: Flask, services: Services) -> int:
     with app.app_context():
-        return take_over_expired(utcnow())
+        return take_over_expired(utcnow(), retry=services.retry)
 
 
-def retention_job(app: Flask) -> int:
-    from .backups.retention import apply_retention
-    from .models import utcnow
-
+def retention_job(app: Flask, services: Services) -> int:
     with app.app_context():
-        return apply_retention(utcnow())
+        return apply_retention(utcnow(), services.store)
 
 
-def purge_job(app: Flask) -> int:
-    from .backups.purge import purge_due
-    from .models import utcnow
-
+def purge_job(app: Flask, services: Services) -> int:
     with app.app_context():
-        return purge_due(utcnow())
+        return purge_due(utcnow(), services.store)
 
 
-def cleanup_job(app: Flask) -> int:
-    from . import app_config
-    from .backups.storage import open_store
-    from .models import utcnow
-
-    from .extensions import db
-    from .xray.shared_pacer import prune_all
-
+def cleanup_job(app: Flask, services: Services) -> int:
     with app.app_context():
         # Pacer rows of tenants that went quiet are pruned here; active pacers prune their own.
         prune_all(db.engine, older_than=3600)
-        return open_store(app_config()).cleanup_incomplete(utcnow() - INCOMPLETE_AFTER)
+        return services.store.cleanup_incomplete(utcnow() - INCOMPLETE_AFTER)
 
 
 @dataclass
-class BackupService:
+class Background:
     """A running scheduler and worker pool; `stop()` ends both."""
 
-    scheduler: object
-    pool: object | None
+    scheduler: BackgroundScheduler
+    pool: WorkerPool | None
 
     def stop(self, timeout: float = 30.0) -> None:
         self.scheduler.shutdown(wait=False)
@@ -87,64 +78,29 @@ class BackupService:
             self.pool.stop(timeout=timeout)
 
 
-def start_service(app: Flask, *, workers: int = DEFAULT_WORKERS, schedule: bool = True,
-                  enqueue_seconds: float = ENQUEUE_SECONDS, **pool_options) -> BackupService:
-    """Start the APScheduler jobs (when `schedule`) and a pool of `workers` (none when 0)."""
-    from apscheduler.schedulers.background import BackgroundScheduler
-
-    from .backups.worker import WorkerPool
-
+def start_background(app: Flask, services: Services, *, workers: int, schedule: bool = True,
+                     enqueue_seconds: float = ENQUEUE_SECONDS, **pool_options) -> Background:
+    """Start the APScheduler jobs (when `schedule`) and a pool of `workers` (none when 0); record it on services."""
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise at this rate
-    pool = WorkerPool(app, workers=workers, **pool_options).start() if workers else None
+    pool = WorkerPool(app, services, workers=workers, retry=services.retry, **pool_options).start() if workers \
+        else None
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                   "misfire_grace_time": 60})
     if schedule:
         jobs = [
-            (enqueue_job, enqueue_seconds, (app, pool), "enqueue-due"),
-            (takeover_job, min(TAKEOVER_SECONDS, enqueue_seconds), (app,), "take-over-expired"),
-            (retention_job, RETENTION_SECONDS, (app,), "retention"),
-            (purge_job, PURGE_SECONDS, (app,), "uninstall-purge"),
-            (cleanup_job, CLEANUP_SECONDS, (app,), "storage-cleanup"),
+            (enqueue_job, enqueue_seconds, "enqueue-due"),
+            (takeover_job, min(TAKEOVER_SECONDS, enqueue_seconds), "take-over-expired"),
+            (retention_job, RETENTION_SECONDS, "retention"),
+            (purge_job, PURGE_SECONDS, "uninstall-purge"),
+            (cleanup_job, CLEANUP_SECONDS, "storage-cleanup"),
         ]
-        for func, seconds, args, job_id in jobs:
-            scheduler.add_job(_logged(func), "interval", seconds=seconds, args=args, id=job_id,
-                              name=job_id, next_run_time=_soon())
+        for func, seconds, job_id in jobs:
+            scheduler.add_job(_logged(func), "interval", seconds=seconds, args=(app, services), id=job_id,
+                              name=job_id, next_run_time=utcnow() + timedelta(seconds=1))
     scheduler.start()
     logger.info("backup scheduler started (jobs: %s, workers: %d)", "on" if schedule else "off", workers)
-    return BackupService(scheduler, pool)
-
-
-def init_scheduler(app: Flask) -> BackupService | None:
-    """Start the embedded scheduler and workers in a web process when SCHEDULER_ENABLED, exactly once."""
-    from . import app_config
-
-    if app.testing or not app_config(app).scheduler_enabled or EXTENSION in app.extensions:
-        return None
-    if not _serving_process():
-        return None
-    service = start_service(app, workers=app_config(app).backup_workers)
-    app.extensions[EXTENSION] = service
-    app.extensions["backup_worker_pool"] = service.pool  # "Back up now" wakes it (app/views/backups.py)
-    return service
-
-
-def _serving_process() -> bool:
-    """True in a process that serves requests: not a CLI command, not the debug reloader's watcher."""
-    import click
-    from werkzeug.serving import is_running_from_reloader
-
-    ctx = click.get_current_context(silent=True)
-    if ctx is None:
-        return True  # imported by a WSGI server (gunicorn wsgi:app)
-    if ctx.command.name != "run":
-        return False  # `flask db upgrade`, `flask backup run`, `flask scheduler` (which starts its own)…
-    from flask.helpers import get_debug_flag
-
-    reload = ctx.params.get("reload")
-    if reload is None:
-        reload = get_debug_flag()
-    # With the reloader, the first process only watches files; the one it spawns serves.
-    return not reload or is_running_from_reloader()
+    services.background = Background(scheduler, pool)
+    return services.background
 
 
 def _logged(func):
@@ -157,9 +113,3 @@ def _logged(func):
 
     job.__name__ = job.__qualname__ = func.__name__
     return job
-
-
-def _soon():
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc) + timedelta(seconds=1)

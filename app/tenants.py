@@ -3,19 +3,20 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Callable
 from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
-from . import secrets
 from .errors import BadRequest
 from .extensions import db
-from .models import BackupRun, Tenant, XrayCredential
+from .models import SHARED_SECRET_FIELD, BackupRun, Tenant, XrayCredential
+from .sealing import Sealer
 
 logger = logging.getLogger(__name__)
 
-SHARED_SECRET_FIELD = "connect_shared_secret"
+Forget = Callable[[str], None]  # drops a process-local cached copy of a tenant (the auth layer's cache)
 _TEXT_LIMITS = {
     "clientKey": 255,
     "sharedSecret": 512,
@@ -59,13 +60,8 @@ def validate_payload(payload: object) -> dict:
     return payload
 
 
-def _forget(client_key: str) -> None:
-    """Drop the auth layer's cached copy of this tenant (its state just changed)."""
-    from flask import current_app
-
-    cache = current_app.extensions.get("connect_tenant_cache")
-    if cache is not None:
-        cache.invalidate(client_key)
+def _nothing_cached(_client_key: str) -> None:
+    pass
 
 
 def find_tenant(client_key: str, *, installed_only: bool = True) -> Tenant | None:
@@ -76,13 +72,13 @@ def find_tenant(client_key: str, *, installed_only: bool = True) -> Tenant | Non
     return db.session.scalars(stmt).first()
 
 
-def shared_secret(tenant: Tenant) -> str:
+def shared_secret(tenant: Tenant, sealer: Sealer) -> str:
     """The tenant's Connect shared secret, decrypted."""
-    return secrets.open_text(tenant.client_key, SHARED_SECRET_FIELD, tenant.shared_secret_enc)
+    return sealer.open_text(tenant.client_key, SHARED_SECRET_FIELD, tenant.shared_secret_enc)
 
 
-def _apply(tenant: Tenant, payload: dict, now: datetime) -> None:
-    tenant.shared_secret_enc = secrets.seal(tenant.client_key, SHARED_SECRET_FIELD, payload["sharedSecret"])
+def _apply(tenant: Tenant, payload: dict, now: datetime, sealer: Sealer) -> None:
+    tenant.shared_secret_enc = sealer.seal(tenant.client_key, SHARED_SECRET_FIELD, payload["sharedSecret"])
     tenant.base_url = payload["baseUrl"].rstrip("/")
     tenant.display_url = (payload.get("displayUrl") or "").rstrip("/") or None
     tenant.product_type = payload.get("productType") or "jira"
@@ -96,7 +92,7 @@ def _apply(tenant: Tenant, payload: dict, now: datetime) -> None:
     tenant.updated_at = now
 
 
-def install(payload: dict, now: datetime) -> Tenant:
+def install(payload: dict, now: datetime, *, sealer: Sealer, forget: Forget = _nothing_cached) -> Tenant:
     """Upsert the tenant of a verified install payload, keyed by clientKey; settings survive a reinstall."""
     validate_payload(payload)
     client_key = payload["clientKey"]
@@ -106,10 +102,10 @@ def install(payload: dict, now: datetime) -> Tenant:
         if created:
             tenant = Tenant(client_key=client_key, installed_at=now, enabled=True)
             db.session.add(tenant)
-        _apply(tenant, payload, now)
+        _apply(tenant, payload, now, sealer)
         try:
             db.session.commit()
-            _forget(client_key)
+            forget(client_key)
         except IntegrityError:
             # Two installs for the same clientKey raced: the other one inserted, so update its row.
             db.session.rollback()
@@ -121,7 +117,7 @@ def install(payload: dict, now: datetime) -> Tenant:
     raise AssertionError("unreachable")
 
 
-def uninstall(client_key: str, now: datetime, grace_days: int) -> Tenant | None:
+def uninstall(client_key: str, now: datetime, grace_days: int, *, forget: Forget = _nothing_cached) -> Tenant | None:
     """Mark the tenant uninstalled, delete its Xray credentials, cancel queued runs, schedule the purge."""
     tenant = find_tenant(client_key, installed_only=False)
     if tenant is None:
@@ -137,12 +133,12 @@ def uninstall(client_key: str, now: datetime, grace_days: int) -> Tenant | None:
         .values(status="cancelled", finished_at=now, message="The app was uninstalled from this Jira site.")
     )
     db.session.commit()
-    _forget(client_key)
+    forget(client_key)
     logger.info("tenant %s uninstalled; snapshots kept until %s", client_key, tenant.purge_after.isoformat())
     return tenant
 
 
-def set_enabled(client_key: str, enabled: bool, now: datetime) -> Tenant | None:
+def set_enabled(client_key: str, enabled: bool, now: datetime, *, forget: Forget = _nothing_cached) -> Tenant | None:
     """Record an enabled/disabled lifecycle event."""
     tenant = find_tenant(client_key, installed_only=False)
     if tenant is None:
@@ -150,7 +146,7 @@ def set_enabled(client_key: str, enabled: bool, now: datetime) -> Tenant | None:
     tenant.enabled = enabled
     tenant.updated_at = now
     db.session.commit()
-    _forget(client_key)
+    forget(client_key)
     return tenant
 
 

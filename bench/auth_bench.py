@@ -75,12 +75,13 @@ def _prepare(env: dict[str, str], jira) -> str:
     from app import create_app
     from app.config import load_config
     from app.models import utcnow
+    from app.services import services_of
     from app.tenants import install
 
     app = create_app(load_config(env, instance_path=env["INSTANCE_PATH"]))
     with app.app_context():
         upgrade()
-        install(jira.install_payload(), utcnow())
+        install(jira.install_payload(), utcnow(), sealer=services_of(app).sealer)
     routed = {rule.rule for rule in app.url_map.iter_rules() if "GET" in rule.methods}
     for path in CANDIDATE_API_PATHS:
         if path in routed:

@@ -69,8 +69,8 @@ def make_pacer(rate_limit: int, window: float, pacer_db: str):
 
 
 def child(url: str, out: str, rate_limit: int, window: float, pacer_db: str = "-") -> None:
-    from app.backups.exporter import Exporter
-    from app.backups.snapshot import SnapshotWriter
+    from app.backups.export.exporter import Exporter
+    from app.backups.snapshot.writer import SnapshotWriter
     from app.xray.client import XrayClient
 
     projects = json.loads(sys.stdin.read())
@@ -98,7 +98,7 @@ def run_child(sim, out: Path, rate_limit: int, window: float) -> dict:
 # ---------------------------------------------------------------- the parent
 
 def measure(scale: int, latency_ms: int) -> dict:
-    from app.backups.snapshot import verify_snapshot
+    from app.backups.snapshot.verifier import verify_snapshot
     from sim.xray import Dataset, XraySimulator
 
     ds = Dataset(scale=scale)

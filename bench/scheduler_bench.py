@@ -70,8 +70,10 @@ def make_app(env: dict):
 
 def overhead(app, tenants: int) -> tuple[float, float]:
     """CPU seconds for one simulated hour: (scheduler ticks, idle worker polls)."""
-    from app.backups import queue
-    from app.backups.settings import create_missing_settings
+    from app.backups.runs.claims import claim_next, take_over_expired
+    from app.backups.runs.enqueue import enqueue_due
+    from app.backups.runs.status import RunOutcome, RunStatus, settle
+    from app.backups.schedule.settings import create_missing_settings
     from app.extensions import db
     from app.models import BackupRun, Tenant
 
@@ -89,15 +91,15 @@ def overhead(app, tenants: int) -> tuple[float, float]:
             now = start + timedelta(seconds=second)
             if second % 30 == 0:
                 begin = time.process_time()
-                queued += queue.enqueue_due(now)
-                queue.take_over_expired(now)
+                queued += enqueue_due(now)
+                take_over_expired(now)
                 tick_cpu += time.process_time() - begin
             for worker in range(2):
                 begin = time.process_time()
-                run = queue.claim_next(f"bench:{worker}", now, 120)
+                run = claim_next(f"bench:{worker}", now, 120)
                 poll_cpu += time.process_time() - begin
                 if run is not None:  # the backup itself is not scheduler overhead: complete it at once
-                    queue.finish(run.id, run.worker_id, now, "succeeded")
+                    settle(run.id, run.worker_id, now, RunOutcome(RunStatus.SUCCEEDED))
         done = db.session.scalar(db.select(db.func.count()).select_from(BackupRun).where(BackupRun.status == "succeeded"))
     print(f"  simulated hour: {queued} runs queued, {done} completed (expected about {tenants / 24:.0f})")
     return tick_cpu, poll_cpu
@@ -108,10 +110,10 @@ def throughput(app, env: dict, backups: int, latency_ms: int, process_counts: li
     from types import SimpleNamespace
 
     import sim.jira
-    from app.backups import queue
-    from app.credentials import save_credentials
+    from app.backups.runs.enqueue import enqueue_manual
     from app.extensions import db
     from app.models import BackupRun, Tenant, utcnow
+    from app.services import services_of
     from app.tenants import install
     from sim.xray.server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, XraySimulator
 
@@ -124,14 +126,13 @@ def throughput(app, env: dict, backups: int, latency_ms: int, process_counts: li
     connected = lambda *_: SimpleNamespace(status="connected", tests_visible=6, message=None)  # noqa: E731
     tenant_ids = []
     try:
-        from app import app_config
-
-        app.extensions["xray_backup_config"] = app_config(app).with_overrides(xray_api_url=xray.url)
+        services = services_of(app)
+        services.credentials.xray_api_url = xray.url  # the scheduler processes get it from their environment
         with app.app_context():
             for site in sites:
                 site.projects = [{"id": "10002", "key": "CHARLIE", "name": "Charlie"}]  # the small project
-                tenant = install(site.install_payload(), utcnow())
-                save_credentials(tenant, "bench", {"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET},
+                tenant = install(site.install_payload(), utcnow(), sealer=services.sealer)
+                services.credentials.save(tenant, "bench", {"clientId": DEFAULT_CLIENT_ID, "clientSecret": DEFAULT_CLIENT_SECRET},
                                  verify=connected)
                 db.session.commit()
                 tenant_ids.append(tenant.id)
@@ -143,7 +144,7 @@ def throughput(app, env: dict, backups: int, latency_ms: int, process_counts: li
                     db.session.execute(db.delete(BackupRun))
                     db.session.commit()
                     for tid in tenant_ids:
-                        queue.enqueue_manual(db.session.get(Tenant, tid), utcnow())
+                        enqueue_manual(db.session.get(Tenant, tid), utcnow())
                 started = time.monotonic()
                 final = _wait_final(app, backups)
                 results[count] = time.monotonic() - started
@@ -180,13 +181,14 @@ def _start_scheduler(env: dict, index: int) -> subprocess.Popen:
 
 def _wait_final(app, total: int, timeout: float = 900) -> bool:
     from app.extensions import db
-    from app.models import FINAL_STATUSES, BackupRun
+    from app.backups.runs.status import FINAL
+    from app.models import BackupRun
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with app.app_context():
             done = db.session.scalar(db.select(db.func.count()).select_from(BackupRun)
-                                     .where(BackupRun.status.in_(FINAL_STATUSES)))
+                                     .where(BackupRun.status.in_(FINAL)))
         if done >= total:
             return True
         time.sleep(0.2)

@@ -4,17 +4,26 @@ from __future__ import annotations
 import sys
 import time
 import uuid
-from datetime import timedelta
 
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import select
+
+from ..backups.runs.claims import claim_run
+from ..backups.runs.enqueue import RunAlreadyActive, enqueue_manual
+from ..backups.runs.lease import Lease
+from ..backups.runs.runner import execute_run
+from ..backups.runs.status import RunOutcome, settle
+from ..backups.runs.worker import failure_message
+from ..backups.snapshot.verifier import verify_snapshot
+from ..catalogue import ENTITIES
+from ..extensions import db
+from ..models import BackupRun, Tenant, utcnow
+from ..services import current_services
 
 group = AppGroup("backup", help="Run and verify backups.")
 commands = [group]
-
-SHORT = {"tests": "tests", "preconditions": "pre", "test_sets": "sets", "test_plans": "plans",
-         "test_executions": "execs", "test_runs": "runs", "attachments": "files"}
 
 
 class ProgressLine:
@@ -29,7 +38,7 @@ class ProgressLine:
 
     def __call__(self, info: dict) -> None:
         counts = info.get("counts") or {}
-        parts = [f"{counts.get(k, 0)} {label}" for k, label in SHORT.items()]
+        parts = [f"{counts.get(e.name, 0)} {e.short}" for e in ENTITIES if e.name not in ("folders", "project_settings")]
         text = (f"[{info.get('project') or '-'}] {info.get('stage') or ''}: " + ", ".join(parts) +
                 f" | {info.get('requests', 0)} requests, {info.get('rateLimitWaits', 0)} rate-limit waits")
         now = time.monotonic()
@@ -52,48 +61,33 @@ class ProgressLine:
 @click.argument("client_key")
 def run_command(client_key: str) -> None:
     """Back up one tenant now, in this process; exit status 0 only on success."""
-    from sqlalchemy import select, update
-
-    from .. import app_config
-    from ..backups.queue import RunAlreadyActive, enqueue_manual, finish
-    from ..backups.runner import execute_run
-    from ..backups.worker import Lease, failure_message
-    from ..extensions import db
-    from ..models import BackupRun, Tenant, utcnow
-
+    services = current_services()
     tenant = db.session.scalar(select(Tenant).where(Tenant.client_key == client_key))
     if tenant is None:
         raise click.ClickException(f"No installed site has the clientKey {client_key!r}.")
     if not tenant.active:
         raise click.ClickException("The app is uninstalled or disabled on this site: nothing to back up.")
     try:
-        run = enqueue_manual(tenant, utcnow())
+        run_id = enqueue_manual(tenant, utcnow()).id
     except RunAlreadyActive:
         raise click.ClickException("A backup is already queued or running for this site; wait for it to finish.")
-    run_id = run.id
     worker_id = f"cli:{uuid.uuid4().hex[:8]}"
-    lease_seconds = app_config().backup_lease_seconds
-    now = utcnow()
-    claimed = db.session.execute(
-        update(BackupRun).where(BackupRun.id == run_id, BackupRun.status == "queued")
-        .values(status="running", worker_id=worker_id, started_at=now, heartbeat_at=now, attempts=1,
-                lease_expires_at=now + timedelta(seconds=lease_seconds))
-        .execution_options(synchronize_session=False)).rowcount
-    db.session.commit()
+    lease_seconds = services.config.backup_lease_seconds
     click.echo(f"Backup {run_id} of {tenant.base_url}")
-    if not claimed:
+    if not claim_run(run_id, worker_id, utcnow(), lease_seconds):
         raise click.ClickException(f"A background worker took run {run_id} over; follow it on the Backups page.")
     display = ProgressLine()
     lease = Lease(current_app._get_current_object(), run_id, worker_id, lease_seconds).start()
     try:
-        result = execute_run(run_id, still_owner=lease.still_owner, progress=display, retry_transient=False)
+        outcome = execute_run(run_id, services, still_owner=lease.still_owner, progress=display)
     except Exception as exc:  # recorded for the admin; the traceback stays in the log
-        display.done()
-        finish(run_id, worker_id, utcnow(), "failed", message=failure_message(exc))
-        result = db.session.get(BackupRun, run_id, populate_existing=True)
+        outcome = RunOutcome.failed(failure_message(exc))
     finally:
         lease.stop()
     display.done()
+    if outcome is not None:
+        settle(run_id, worker_id, utcnow(), outcome)  # no retry policy: this attempt's outcome is final
+    result = db.session.get(BackupRun, run_id, populate_existing=True)
     _report(result)
     if result is None or result.status != "succeeded":
         sys.exit(1)
@@ -121,8 +115,6 @@ def _report(run) -> None:
 @click.argument("path", type=click.Path(exists=True, dir_okay=True, file_okay=True))
 def verify_command(path: str) -> None:
     """Verify a snapshot folder or zip on disk: hashes, sizes, line counts, JSON, manifest, attachments."""
-    from ..backups.snapshot import verify_snapshot
-
     result = verify_snapshot(path)
     if result.problems:
         click.echo(f"{path}: {len(result.problems)} problem(s):", err=True)

@@ -8,11 +8,14 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from ..backups.worker import MAX_WORKERS
+from ..backups.runs.status import RetryPolicy
+from ..config import MAX_BACKUP_WORKERS
+from ..scheduler import start_background
+from ..services import current_services
 
 
 @click.command("scheduler")
-@click.option("--workers", type=click.IntRange(0, MAX_WORKERS), default=None,
+@click.option("--workers", type=click.IntRange(0, MAX_BACKUP_WORKERS), default=None,
               help="Backup worker threads in this process (0: schedule only)  [default: BACKUP_WORKERS]")
 @click.option("--no-schedule", is_flag=True, help="Only run workers; leave scheduling to other processes.")
 @click.option("--poll", type=click.FloatRange(0.05, 60), default=2.0, show_default=True,
@@ -26,22 +29,20 @@ from ..backups.worker import MAX_WORKERS
 @with_appcontext
 def scheduler_command(workers, no_schedule, poll, enqueue_every, retry_delay, grace):
     """Run the backup scheduler and workers until stopped (SIGTERM or Ctrl-C)."""
-    from .. import app_config
-    from ..scheduler import start_service
-
-    app = current_app._get_current_object()
+    services = current_services()
     if workers is None:
-        workers = app_config(app).backup_workers
+        workers = services.config.backup_workers
+    services.retry = RetryPolicy(delay=retry_delay, max_attempts=services.retry.max_attempts)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
-    service = start_service(app, workers=workers, schedule=not no_schedule, enqueue_seconds=enqueue_every,
-                            poll_interval=poll, retry_delay=retry_delay)
+    background = start_background(current_app._get_current_object(), services, workers=workers,
+                                  schedule=not no_schedule, enqueue_seconds=enqueue_every, poll_interval=poll)
     click.echo(f"scheduler running: {workers} worker(s), scheduling {'off' if no_schedule else 'on'}", err=True)
     while not stop.wait(1.0):
         pass
     click.echo("stopping: no new backups; waiting for running ones", err=True)
-    service.stop(timeout=grace)
+    background.stop(timeout=grace)
     click.echo("stopped", err=True)
 
 

@@ -20,10 +20,6 @@ KID_MAX_LENGTH = 128
 FETCH_TIMEOUT = (2.0, 3.0)  # connect, read: at most 5 s in all for a server that stops answering
 MAX_KEY_BYTES = 16 * 1024
 
-_cache: dict[tuple[str, str], str] = {}
-_cache_lock = threading.Lock()
-
-
 def validate_kid(kid: object) -> str:
     """Return the kid if it is safe to put in a URL, else raise InvalidKeyId."""
     if not isinstance(kid, str) or not kid or len(kid) > KID_MAX_LENGTH or not _KID.match(kid):
@@ -32,24 +28,28 @@ def validate_kid(kid: object) -> str:
 
 
 class InstallKeyFetcher:
-    """Callable kid → PEM for `verify_install`; keys never change for a kid, so they are cached."""
+    """Callable kid → PEM for `verify_install`; keys never change for a kid, so each fetcher caches them.
+
+    The app holds one fetcher (app/services.py), so the cache lives as long as the process.
+    """
 
     def __init__(self, keys_url: str, *, timeout: tuple[float, float] = FETCH_TIMEOUT,
                  session: requests.Session | None = None):
         self.keys_url = keys_url.rstrip("/")
         self.timeout = timeout
         self._session = session or requests
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def __call__(self, kid: str) -> str:
         kid = validate_kid(kid)
-        cache_key = (self.keys_url, kid)
-        with _cache_lock:
-            cached = _cache.get(cache_key)
+        with self._lock:
+            cached = self._cache.get(kid)
         if cached is not None:
             return cached
         pem = self._fetch(kid)
-        with _cache_lock:
-            _cache[cache_key] = pem
+        with self._lock:
+            self._cache[kid] = pem
         return pem
 
     def _fetch(self, kid: str) -> str:
@@ -90,8 +90,3 @@ class InstallKeyFetcher:
         if not isinstance(key, RSAPublicKey):
             raise KeyUnavailable("The key server did not return an RSA public key.")
         return body.decode("ascii")
-
-
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from typing import Callable, Iterator
 from urllib.parse import quote, urlencode, urlsplit
@@ -14,9 +13,6 @@ from .jwt import encode_for_jira
 
 logger = logging.getLogger(__name__)
 
-ADMIN_CACHE_SECONDS = 300
-ADMIN_CACHE_NEGATIVE_SECONDS = 60
-ADMIN_CACHE_MAX_ENTRIES = 10_000
 
 
 class JiraError(Exception):
@@ -47,22 +43,14 @@ class JiraClient:
         self,
         tenant_like,
         *,
-        shared_secret: str | None = None,
-        app_key: str | None = None,
+        shared_secret: str,
+        app_key: str,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = (5, 20),
         max_attempts: int = 4,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ):
-        if shared_secret is None:
-            from ..tenants import shared_secret as tenant_secret
-
-            shared_secret = tenant_secret(tenant_like)
-        if app_key is None:
-            from .. import app_config
-
-            app_key = app_config().app_key
         self.base_url = tenant_like.base_url.rstrip("/")
         self._secret = shared_secret
         self._app_key = app_key
@@ -146,54 +134,14 @@ class JiraClient:
             start += len(values)
 
 
-class AdminCache:
-    """Answers of the admin check per (tenant, account), kept a few minutes; thread-safe."""
-
-    def __init__(self, ttl: float = ADMIN_CACHE_SECONDS, negative_ttl: float = ADMIN_CACHE_NEGATIVE_SECONDS,
-                 clock: Callable[[], float] = time.monotonic):
-        self._ttl, self._negative_ttl, self._clock = ttl, negative_ttl, clock
-        self._entries: dict[tuple[str, str], tuple[float, bool]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, client_key: str, account_id: str) -> bool | None:
-        with self._lock:
-            entry = self._entries.get((client_key, account_id))
-            if entry is None:
-                return None
-            if entry[0] <= self._clock():
-                del self._entries[(client_key, account_id)]
-                return None
-            return entry[1]
-
-    def put(self, client_key: str, account_id: str, is_admin: bool) -> None:
-        with self._lock:
-            if len(self._entries) >= ADMIN_CACHE_MAX_ENTRIES:
-                self._entries.clear()
-            ttl = self._ttl if is_admin else self._negative_ttl
-            self._entries[(client_key, account_id)] = (self._clock() + ttl, is_admin)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
-
-
-def admin_cache(app=None) -> AdminCache:
-    """The app's admin-check cache (one per app, so tests stay isolated)."""
-    from flask import current_app
-
-    app = app or current_app
-    return app.extensions.setdefault("connect_admin_cache", AdminCache())
-
-
-def is_jira_admin(tenant, account_id: str, *, client_factory: Callable = JiraClient) -> bool:
+def is_jira_admin(client_key: str, account_id: str, cache, client_factory: Callable[[], "JiraClient"]) -> bool:
     """Tell whether the account administers the tenant's Jira; cached a few minutes per (tenant, account).
 
     Raises JiraError / JiraUnavailable when Jira cannot answer; failures are not cached.
     """
-    cache = admin_cache()
-    cached = cache.get(tenant.client_key, account_id)
+    cached = cache.get(client_key, account_id)
     if cached is not None:
         return cached
-    answer = client_factory(tenant).has_global_permission(account_id, "ADMINISTER")
-    cache.put(tenant.client_key, account_id, answer)
+    answer = client_factory().has_global_permission(account_id, "ADMINISTER")
+    cache.put(client_key, account_id, answer)
     return answer

@@ -1,9 +1,9 @@
-"""HTTP entrypoints, one blueprint per area."""
+"""HTTP entrypoints, one blueprint per area; thin over the service functions."""
 from flask import Flask
+
+from . import backups_api, credentials_api, descriptor, downloads, health, lifecycle, pages, settings_api
 
 
 def register_blueprints(app: Flask) -> None:
-    from . import backups, backups_page, credentials, descriptor, downloads, health, lifecycle, settings_api
-
-    for module in (descriptor, lifecycle, health, credentials, backups, backups_page, downloads, settings_api):
+    for module in (descriptor, lifecycle, health, pages, credentials_api, backups_api, settings_api, downloads):
         app.register_blueprint(module.bp)

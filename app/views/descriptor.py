@@ -6,10 +6,11 @@ from pathlib import Path
 
 from flask import Blueprint, current_app
 
-from .. import app_config
 from ..connect.auth import public
+from ..errors import answers_json
+from ..services import current_services
 
-bp = Blueprint("descriptor", __name__)
+bp = answers_json(Blueprint("descriptor", __name__))
 TEMPLATE = Path(__file__).resolve().parents[2] / "atlassian-connect.json"
 
 
@@ -25,6 +26,6 @@ def render_descriptor(base_url: str, app_key: str) -> dict:
 @bp.get("/atlassian-connect.json")
 @public
 def descriptor():
-    config = app_config()
+    config = current_services().config
     body = json.dumps(render_descriptor(config.app_base_url, config.app_key), indent=2)
     return current_app.response_class(body, mimetype="application/json")

@@ -8,10 +8,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..connect.auth import public
+from ..errors import answers_json
 from ..extensions import db
 
 logger = logging.getLogger(__name__)
-bp = Blueprint("health", __name__)
+bp = answers_json(Blueprint("health", __name__))
 
 
 @bp.get("/healthz")

@@ -1,10 +1,11 @@
 """`/api/backup-settings`: the tenant's schedule and retention."""
 from flask import Blueprint, g, jsonify, request
 
-from ..backups import settings as backup_settings
+from ..backups.schedule import settings as backup_settings
+from ..errors import answers_json
 from ..models import utcnow
 
-bp = Blueprint("backup_settings", __name__)
+bp = answers_json(Blueprint("backup_settings", __name__))
 
 
 @bp.get("/api/backup-settings")

@@ -79,26 +79,3 @@ class Pacer:
         with self._lock:
             self._delay(self._clock())
             return len(self._times)
-
-
-_registry: dict[str, Pacer] = {}
-_registry_lock = threading.Lock()
-
-
-def pacer_for(tenant_key: str, limit: int, window: float = WINDOW_SECONDS) -> Pacer:
-    """The process-wide pacer of a tenant (created on first use; a changed limit takes effect at once)."""
-    with _registry_lock:
-        pacer = _registry.get(tenant_key)
-        if pacer is None or pacer.window != window:
-            pacer = _registry[tenant_key] = Pacer(limit, window)
-        pacer.limit = limit
-        return pacer
-
-
-def forget_pacers() -> None:
-    """Drop every registered pacer, the database-backed ones too (tests, uninstall)."""
-    with _registry_lock:
-        _registry.clear()
-    from .shared_pacer import forget_shared_pacers
-
-    forget_shared_pacers()

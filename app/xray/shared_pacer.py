@@ -16,7 +16,6 @@ Each operation runs in its own short transaction on the engine, never in the cal
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 import threading
@@ -27,7 +26,9 @@ from typing import Iterator
 from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from .pacer import MARGIN_SECONDS, WINDOW_SECONDS, pacer_for
+from ..crypto import tenant_hash
+from ..models import XrayPacerHold, XrayPacerSlot
+from .pacer import MARGIN_SECONDS, WINDOW_SECONDS, Pacer
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +36,7 @@ JITTER_SECONDS = 0.05
 PRUNE_EVERY = 25  # takes between two prunes of the tenant's old rows
 
 
-def tenant_hash(tenant_key: str) -> str:
-    """The key the pacer tables use for a tenant: never the clientKey itself."""
-    return hashlib.sha256(tenant_key.encode("utf-8")).hexdigest()[:32]
-
-
 def _tables():
-    from ..models import XrayPacerHold, XrayPacerSlot
-
     return XrayPacerSlot.__table__, XrayPacerHold.__table__
 
 
@@ -54,8 +48,10 @@ class DatabasePacer:
         if limit < 1:
             raise ValueError("limit must be at least 1")
         self.engine, self.tenant = engine, tenant_hash(tenant_key)
-        self._tenant_key = tenant_key  # for the in-process fallback only; never stored
-        self.limit, self.window, self.margin = limit, window, margin
+        self.window, self.margin = window, margin
+        # When the database fails, requests are paced in this process only rather than failing a backup.
+        self._local = Pacer(limit, window, margin=margin, sleep=sleep)
+        self.limit = limit
         self._clock, self._sleep = clock, sleep
         self._rng = rng or random.Random()
         self._slots, self._holds = _tables()
@@ -64,6 +60,14 @@ class DatabasePacer:
 
     def __repr__(self) -> str:
         return f"DatabasePacer(tenant={self.tenant!r}, limit={self.limit}, window={self.window})"
+
+    @property
+    def limit(self) -> int:
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int) -> None:
+        self._limit = self._local.limit = value
 
     @property
     def span(self) -> float:
@@ -159,7 +163,7 @@ class DatabasePacer:
         except SQLAlchemyError as exc:
             logger.warning("xray pacer: the database failed (%s); pacing in this process only",
                            type(exc).__name__)
-            return 0.0, None, pacer_for(self._tenant_key, self.limit, self.window)
+            return 0.0, None, self._local
 
     # ---- holds and housekeeping
 
@@ -182,7 +186,7 @@ class DatabasePacer:
             except SQLAlchemyError as exc:
                 logger.warning("xray pacer: could not record a hold (%s); holding in this process only",
                                type(exc).__name__)
-                pacer_for(self._tenant_key, self.limit, self.window).hold(seconds)
+                self._local.hold(seconds)
                 return
 
     def _maybe_prune(self) -> None:
@@ -225,29 +229,18 @@ def forget_tenant(conn, tenant_key: str) -> None:
     conn.execute(delete(holds).where(holds.c.tenant_hash == key))
 
 
-_registry: dict[tuple, DatabasePacer] = {}
-_registry_lock = threading.Lock()
+class PacerRegistry:
+    """The app's pacers: one DatabasePacer per tenant over the app's engine, so every thread shares it."""
 
+    def __init__(self, engine, limit: int, window: float = WINDOW_SECONDS):
+        self.engine, self.limit, self.window = engine, limit, window
+        self._pacers: dict[str, DatabasePacer] = {}
+        self._lock = threading.Lock()
 
-def shared_pacer_for(tenant_key: str, limit: int, window: float = WINDOW_SECONDS):
-    """The tenant's pacer: shared through the database inside an app context, in-process pacing otherwise."""
-    from flask import has_app_context
-
-    if not has_app_context():
-        return pacer_for(tenant_key, limit, window)
-    from ..extensions import db
-
-    engine = db.engine
-    with _registry_lock:
-        key = (id(engine), tenant_key, window)
-        pacer = _registry.get(key)
-        if pacer is None or pacer.engine is not engine:
-            pacer = _registry[key] = DatabasePacer(engine, tenant_key, limit, window)
-        pacer.limit = limit
-        return pacer
-
-
-def forget_shared_pacers() -> None:
-    """Drop every registered shared pacer (tests)."""
-    with _registry_lock:
-        _registry.clear()
+    def for_tenant(self, tenant_key: str) -> DatabasePacer:
+        """The tenant's pacer (created on first use)."""
+        with self._lock:
+            pacer = self._pacers.get(tenant_key)
+            if pacer is None:
+                pacer = self._pacers[tenant_key] = DatabasePacer(self.engine, tenant_key, self.limit, self.window)
+            return pacer

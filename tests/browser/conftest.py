@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_helpers import ADMIN, CHROMIUM, CHROMIUM_ARGS, make_page
+from tests.support.browser import ADMIN, CHROMIUM, CHROMIUM_ARGS, make_page
 
 
 def _require_chromium():
@@ -54,7 +54,7 @@ class LiveSite:
             db.session.commit()
 
     def page_url(self, path: str, account_id: str = ADMIN) -> str:
-        from connect_helpers import page_url
+        from tests.support.connect import page_url
 
         return self.url + page_url(self.tenant, path, account_id=account_id)
 
@@ -69,9 +69,9 @@ def live_site(tmp_path_factory):
     from app import create_app
     from app.config import load_config
     from app.crypto import generate_key
-    from connect_helpers import install_tenant
+    from tests.support.connect import install_tenant
     from sim.jira import FakeJira
-    from xray_sim_helpers import start_xray_simulator
+    from tests.support.xray import start_xray_simulator
 
     jira = FakeJira().start()
     xray, valid_pair = start_xray_simulator()

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from browser_helpers import ROOT, make_page, screenshot
+from tests.support.browser import ROOT, make_page, screenshot
 
 XSS = '<img src=x onerror="window.__xss=1">"><script>window.__xss=2</script>'
 
@@ -70,13 +70,13 @@ def add_history(site, n=8):
 
 
 def store_credentials(site):
-    from app.credentials import save_credentials
     from app.extensions import db
     from app.models import Tenant
+    from app.services import services_of
 
     client_id, secret = site.valid_pair
     with site.app.app_context():
-        save_credentials(db.session.get(Tenant, site.tenant.id), "admin-account",
+        services_of(site.app).credentials.save(db.session.get(Tenant, site.tenant.id), "admin-account",
                          {"clientId": client_id, "clientSecret": secret})
 
 
@@ -180,9 +180,11 @@ def test_invalid_schedule_shows_field_errors_and_a_valid_one_shows_the_next_run(
 
 
 def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(browser, backups_site, page, tmp_path):
-    from app.backups import queue
-    from app.backups.runner import execute_run
+    from app.backups.runs.claims import claim_next
+    from app.backups.runs.runner import execute_run
+    from app.backups.runs.status import settle
     from app.models import utcnow
+    from app.services import services_of
 
     site = backups_site
     store_credentials(site)
@@ -197,7 +199,7 @@ def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(bro
     screenshot(page, "backups-queued")
 
     with site.app.app_context():  # a worker claims it, as the pool would
-        claimed = queue.claim_next("browser-test-worker", utcnow(), 120)
+        claimed = claim_next("browser-test-worker", utcnow(), 120)
         assert claimed.id == run_id
     page.wait_for_selector(f'tr[data-run-id="{run_id}"][data-status=running]')
     assert page.locator(f'tr[data-run-id="{run_id}"] .xb-progress').is_visible()
@@ -210,7 +212,8 @@ def test_back_up_now_runs_a_real_backup_with_live_progress_then_downloads_it(bro
 
     def work():
         with site.app.app_context():
-            execute_run(run_id)
+            outcome = execute_run(run_id, services_of(site.app))
+            settle(run_id, "browser-test-worker", utcnow(), outcome)
 
     worker = threading.Thread(target=work, daemon=True)
     worker.start()
@@ -335,9 +338,8 @@ def publish_small_snapshot(site, tenant) -> str:
     """A succeeded run whose snapshot really is in the live app's storage (encrypted, as the runner leaves it)."""
     import gzip
 
-    from app import app_config
-    from app.backups.datakeys import data_key_for
-    from app.backups.storage import open_store
+    from app.backups.lifecycle.datakeys import data_key_for
+    from app.services import current_services, services_of
     from app.extensions import db
     from app.models import BackupRun, Tenant, utcnow
 
@@ -345,12 +347,12 @@ def publish_small_snapshot(site, tenant) -> str:
     with site.app.app_context():
         row = db.session.get(Tenant, tenant.id)
         run = db.session.get(BackupRun, run_id)
-        folder = Path(app_config(site.app).instance_path) / f"local-{run_id}"
+        folder = Path(services_of(site.app).config.instance_path) / f"local-{run_id}"
         folder.mkdir()
         (folder / "tests.jsonl.gz").write_bytes(gzip.compress(b'{"issueId": "1"}\n'))
         (folder / "manifest.json").write_text(json.dumps({"format": "xray-backup/1", "runId": run_id}))
-        store = open_store(app_config(site.app))
-        run.snapshot_key = store.publish(row.client_key, run_id, folder, data_key_for(row, utcnow()))
+        store = services_of(site.app).store
+        run.snapshot_key = store.publish(row.client_key, run_id, folder, data_key_for(row, utcnow(), current_services().sealer))
         db.session.commit()
     return run_id
 
@@ -362,7 +364,7 @@ def dev_jira(backups_site):
     It is a real loopback server: Chromium's local-network checks let a loopback page frame a loopback app.
     """
     from app.commands.devhost import _dev_jira_class
-    from connect_helpers import install_tenant
+    from tests.support.connect import install_tenant
 
     jira = _dev_jira_class()(port=0, app_url=backups_site.url).start()
     tenant = install_tenant(backups_site.app, jira)
@@ -374,7 +376,7 @@ def test_inside_the_jira_frame_the_page_resizes_downloads_and_links_to_the_crede
     browser, backups_site, dev_jira
 ):
     """The page in the iframe of a Jira-like admin page on another origin, as inside Jira (the dev host)."""
-    from browser_helpers import CDN, STANDIN
+    from tests.support.browser import CDN, STANDIN
 
     site = backups_site
     jira, tenant = dev_jira

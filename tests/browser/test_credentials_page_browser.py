@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from app.credentials import REJECTED_MESSAGE
-from browser_helpers import make_page, screenshot
+from app.credentials.service import REJECTED_MESSAGE
+from tests.support.browser import make_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +23,7 @@ def open_page(page, site):
 
 def store_good_pair(site, region="global"):
     """Store the simulator's good pair through the API, as an earlier visit would have."""
-    from connect_helpers import ApiClient
+    from tests.support.connect import ApiClient
 
     client_id, secret = site.valid_pair
     api = ApiClient(site.app.test_client(), site.tenant)

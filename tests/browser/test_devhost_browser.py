@@ -10,7 +10,7 @@ import os
 import pytest
 from playwright.sync_api import expect
 
-from browser_helpers import ROOT, screenshot
+from tests.support.browser import ROOT, screenshot
 
 pytestmark = pytest.mark.browser
 

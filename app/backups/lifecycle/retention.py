@@ -1,0 +1,107 @@
+"""Retention: delete whole snapshots older than the tenant keeps, never its newest succeeded one.
+
+Order of a deletion: the run record says `deleted_at` first (committed), then storage deletes, then the run's
+`snapshot_key` is cleared. A crash in between leaves a run marked deleted whose bytes may remain, and the next
+pass finishes the deletion; never a run that points at a snapshot which is gone without a record of it.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+
+from ...extensions import db
+from ...models import BackupRun, BackupSettings, Tenant
+
+logger = logging.getLogger(__name__)
+
+
+def snapshots_to_delete(
+    snapshots: list[tuple[str, datetime]], retention_days: int | None, retention_count: int | None, now: datetime
+) -> list[str]:
+    """Pure rule over (run id, finished at) pairs: delete what no rule keeps; the newest is always kept."""
+    if retention_days is None and retention_count is None:
+        return []
+    newest_first = sorted(snapshots, key=lambda item: item[1], reverse=True)
+    cutoff = now - timedelta(days=retention_days) if retention_days is not None else None
+    doomed = []
+    for index, (run_id, finished_at) in enumerate(newest_first):
+        kept = (
+            index == 0
+            or (cutoff is not None and finished_at >= cutoff)
+            or (retention_count is not None and index < retention_count)
+        )
+        if not kept:
+            doomed.append(run_id)
+    return doomed
+
+
+def apply_retention(now: datetime, store) -> int:
+    """Delete the snapshots every installed tenant's retention no longer keeps; return how many."""
+    finish_pending_deletions(store)
+    rows = db.session.execute(
+        select(BackupRun.id, BackupRun.tenant_id, BackupRun.finished_at,
+               BackupSettings.retention_days, BackupSettings.retention_count)
+        .join(BackupSettings, BackupSettings.tenant_id == BackupRun.tenant_id)
+        .join(Tenant, Tenant.id == BackupRun.tenant_id)
+        .where(
+            BackupRun.status == "succeeded",
+            BackupRun.snapshot_key.is_not(None),
+            BackupRun.deleted_at.is_(None),
+            Tenant.installed.is_(True),
+        )
+    ).all()
+    db.session.rollback()
+    by_tenant: dict[int, list] = {}
+    for row in rows:
+        by_tenant.setdefault(row.tenant_id, []).append(row)
+    deleted = 0
+    for tenant_rows in by_tenant.values():
+        days, count = tenant_rows[0].retention_days, tenant_rows[0].retention_count
+        pairs = [(row.id, row.finished_at or now) for row in tenant_rows]
+        for run_id in snapshots_to_delete(pairs, days, count, now):
+            deleted += delete_snapshot(run_id, now, store)
+    return deleted
+
+
+def delete_snapshot(run_id: str, now: datetime, store) -> int:
+    """Mark the run deleted, then delete its snapshot from storage, then clear its key; 1 if this call marked it."""
+    marked = db.session.execute(
+        update(BackupRun)
+        .where(BackupRun.id == run_id, BackupRun.deleted_at.is_(None), BackupRun.snapshot_key.is_not(None))
+        .values(deleted_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    db.session.commit()
+    if marked:
+        _delete_stored(run_id, store)
+    return marked
+
+
+def finish_pending_deletions(store) -> int:
+    """Delete from storage what runs are marked deleted for but still point at (a crash or storage outage)."""
+    pending = db.session.scalars(
+        select(BackupRun.id).where(BackupRun.deleted_at.is_not(None), BackupRun.snapshot_key.is_not(None))
+    ).all()
+    db.session.rollback()
+    return sum(_delete_stored(run_id, store) for run_id in pending)
+
+
+def _delete_stored(run_id: str, store) -> int:
+    key = db.session.scalar(select(BackupRun.snapshot_key).where(BackupRun.id == run_id))
+    if key is None:
+        return 0
+    try:
+        store.delete(key)
+    except Exception as exc:  # storage down: the mark stays, the next pass retries
+        db.session.rollback()
+        logger.warning("retention: could not delete the snapshot of run %s yet (%s)", run_id, type(exc).__name__)
+        return 0
+    db.session.execute(
+        update(BackupRun).where(BackupRun.id == run_id).values(snapshot_key=None)
+        .execution_options(synchronize_session=False)
+    )
+    db.session.commit()
+    logger.info("retention: deleted the snapshot of run %s", run_id)
+    return 1

@@ -1,0 +1,94 @@
+"""The runs as the API and the Backups page show them (read model): one run's JSON, pages of runs, the chart."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import and_, func, or_, select
+
+from ...errors import NotFound
+from ...extensions import db
+from ...models import BackupRun, Tenant
+from ...presentation import iso
+from .status import RunStatus
+
+CHART_RUNS = 30
+
+
+def run_json(run: BackupRun) -> dict:
+    """A run as `GET /api/backups` lists it, plus whether its snapshot is still stored."""
+    return {
+        "id": run.id,
+        "status": run.status,
+        "trigger": run.trigger,
+        "queuedAt": iso(run.queued_at),
+        "startedAt": iso(run.started_at),
+        "finishedAt": iso(run.finished_at),
+        "counts": run.counts or {},
+        "bytes": run.bytes,
+        "message": run.message,
+        "warnings": run.warnings or [],
+        "progress": run.progress,
+        "requests": run.requests,
+        "downloadable": is_downloadable(run),
+    }
+
+
+def run_details(run: BackupRun) -> dict:
+    """One run as `GET /api/backups/<id>` describes it: the list shape plus error text and attempts."""
+    return {**run_json(run), "error": run.message if run.status == RunStatus.FAILED else None,
+            "attempts": run.attempts}
+
+
+def is_downloadable(run: BackupRun) -> bool:
+    return run.status == RunStatus.SUCCEEDED and bool(run.snapshot_key) and run.deleted_at is None
+
+
+def tenant_run(tenant: Tenant, run_id: str) -> BackupRun:
+    """One of the tenant's runs; NotFound for an unknown id or another tenant's run."""
+    run = db.session.get(BackupRun, run_id) if isinstance(run_id, str) and 0 < len(run_id) <= 32 else None
+    if run is None or run.tenant_id != tenant.id:
+        raise NotFound("No backup run with this id.")
+    return run
+
+
+@dataclass(frozen=True)
+class RunPage:
+    runs: list[dict]
+    total: int
+    next: str | None  # the id to pass as `before` for the following page
+
+
+def list_runs(tenant: Tenant, *, limit: int, offset: int = 0, before: str | None = None) -> RunPage:
+    """The tenant's runs, newest first: `limit` of them after `offset`, or after the run `before` (keyset)."""
+    query = select(BackupRun).where(BackupRun.tenant_id == tenant.id)
+    if before:
+        anchor = tenant_run(tenant, before)
+        query = query.where(or_(BackupRun.queued_at < anchor.queued_at,
+                                and_(BackupRun.queued_at == anchor.queued_at, BackupRun.id < anchor.id)))
+    rows = db.session.scalars(query.order_by(BackupRun.queued_at.desc(), BackupRun.id.desc())
+                              .limit(limit + 1).offset(offset)).all()
+    runs = [run_json(run) for run in rows[:limit]]
+    return RunPage(runs, count_runs(tenant), runs[-1]["id"] if len(rows) > limit else None)
+
+
+def count_runs(tenant: Tenant) -> int:
+    return db.session.scalar(select(func.count()).select_from(BackupRun).where(BackupRun.tenant_id == tenant.id))
+
+
+def chart_points(tenant: Tenant) -> list[dict]:
+    """Size and duration of the last succeeded snapshots, oldest first."""
+    rows = db.session.scalars(
+        select(BackupRun)
+        .where(BackupRun.tenant_id == tenant.id, BackupRun.status == RunStatus.SUCCEEDED,
+               BackupRun.started_at.is_not(None))
+        .order_by(BackupRun.started_at.desc())
+        .limit(CHART_RUNS)
+    ).all()
+    return [
+        {
+            "at": iso(run.started_at),
+            "bytes": run.bytes or 0,
+            "seconds": round((run.finished_at - run.started_at).total_seconds()) if run.finished_at else 0,
+        }
+        for run in reversed(rows)
+    ]

@@ -1,0 +1,226 @@
+"""One claimed backup run end to end: credentials → projects → export → verify → publish → outcome.
+
+Everything is written to a temporary folder under the instance folder, verified by re-reading it, and only then
+published through the snapshot store. Any failure leaves nothing published and removes the temporary data. The
+runner does not end the run: it returns a `RunOutcome` (with a message an admin can act on, retryable for an
+outage) that its caller records with `status.settle`.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import update
+
+from ...connect.jira import JiraClient, JiraError
+from ...extensions import db
+from ...models import BackupRun, utcnow
+from ...presentation import iso
+from ...tenants import shared_secret
+from ...xray.client import XrayClient
+from ...xray.errors import XrayAuthError, XrayError, XrayQueryError, XrayUnavailable
+from ..export.exporter import ExportError, Exporter
+from ..lifecycle.datakeys import data_key_for
+from ..snapshot.verifier import verify_snapshot
+from ..snapshot.writer import SnapshotWriter
+from ..store.backend import StorageError
+from .status import RunOutcome, RunStatus
+
+logger = logging.getLogger(__name__)
+
+NO_CREDENTIALS = ("No Xray credentials are saved: Xray data was not backed up. An administrator can save them on "
+                  "the Xray Credentials page (Jira settings → Apps → Xray Credentials).")
+PROGRESS_EVERY_SECONDS = 2.0
+STALE_TEMP_SECONDS = 24 * 3600
+
+
+class RunStopped(Exception):
+    """This worker no longer owns the run: stop, publish nothing, record nothing."""
+
+
+class RunFailed(Exception):
+    """The run failed for good; the message is the admin-facing text."""
+
+
+class TransientFailure(Exception):
+    """Xray, Jira or the storage was unavailable past its retry budget; the run may be retried later."""
+
+
+def remove_stale_temp(root: Path, older_than_seconds: float = STALE_TEMP_SECONDS) -> int:
+    """Remove temporary run folders left by crashed processes; return how many."""
+    removed = 0
+    if not root.is_dir():
+        return 0
+    limit = time.time() - older_than_seconds
+    for child in root.iterdir():
+        try:
+            if child.stat().st_mtime < limit:
+                shutil.rmtree(child, ignore_errors=True)
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def execute_run(run_id: str, services, *, now: Callable[[], datetime] = utcnow,
+                still_owner: Callable[[], bool] = lambda: True, progress: Callable[[dict], None] | None = None,
+                client_factory: Callable | None = None) -> RunOutcome | None:
+    """Execute one claimed (`running`) run; return its outcome, or None when there is nothing to record.
+
+    None: the run is unknown, not running, or this worker lost it (`still_owner()` turned False) — nothing was
+    published. `client_factory(tenant, access)` builds the Xray client (tests pass their own).
+    """
+    run = db.session.get(BackupRun, run_id, populate_existing=True)
+    if run is None:
+        logger.warning("run %s does not exist", run_id)
+        return None
+    if run.status != RunStatus.RUNNING:
+        logger.info("run %s is %s, not running: nothing to do", run_id, run.status)
+        return None
+    tenant = run.tenant
+    access = services.credentials.access(tenant)
+    if access is None:
+        logger.info("run %s skipped: no Xray credentials", run_id)
+        return RunOutcome(RunStatus.SKIPPED, NO_CREDENTIALS,
+                          dict(counts={}, warnings=[], requests=0, bytes=0, progress=None))
+
+    root = services.config.temp_path
+    root.mkdir(parents=True, exist_ok=True)
+    remove_stale_temp(root)
+    work = Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=root))
+    client = None
+    try:
+        client = (client_factory or _paced_client(services))(tenant, access)
+        fields = _run(run, tenant, access, client, work, services, now=now, still_owner=still_owner,
+                      progress=progress)
+        if not still_owner():
+            raise RunStopped()
+        message = fields.pop("message")
+        return RunOutcome(RunStatus.SUCCEEDED, message, fields)
+    except RunStopped:
+        logger.warning("run %s: this worker lost the run; stopped without publishing", run_id)
+        return None
+    except RunFailed as exc:
+        return RunOutcome.failed(str(exc), **_partial(client))
+    except TransientFailure as exc:
+        return RunOutcome.failed(str(exc), retryable=True, **_partial(client))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _partial(client) -> dict:
+    stats = getattr(client, "stats", None)
+    return {"requests": getattr(stats, "requests", None)} if stats is not None else {}
+
+
+def _paced_client(services) -> Callable:
+    def make(tenant, access):
+        # One pacer per tenant, shared through the database by every thread and process (web, schedulers, runners).
+        pacer = services.pacers.for_tenant(tenant.client_key)
+        return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=pacer)
+
+    return make
+
+
+def _list_projects(tenant, services) -> list[dict]:
+    try:
+        jira = JiraClient(tenant, shared_secret=shared_secret(tenant, services.sealer), app_key=services.config.app_key)
+        return list(jira.iter_projects())
+    except JiraError as exc:
+        status = getattr(exc, "status", None)
+        if status in (401, 403):
+            raise RunFailed("Jira refused to list the projects to the app (HTTP %s). Check that the app is installed "
+                            "and enabled on the site." % status) from None
+        raise TransientFailure("Jira could not be reached to list the projects; the backup will be retried.") from None
+
+
+def _run(run: BackupRun, tenant, access, client, work: Path, services, *, now, still_owner, progress) -> dict:
+    """Export, verify and publish; return the fields to record on a succeeded run."""
+    started = run.started_at or now()
+    projects = _list_projects(tenant, services)
+    snapshot_dir = work / "snapshot"
+    writer = SnapshotWriter(snapshot_dir, run_id=run.id, started_at=iso(started), xray_api_url=access.base_url)
+    reporter = _ProgressReporter(run.id, progress)
+
+    def checkpoint() -> None:
+        if not still_owner():
+            raise RunStopped()
+
+    exporter = Exporter(client, writer, progress=reporter, checkpoint=checkpoint)
+    try:
+        exporter.export(projects)
+    except XrayAuthError:
+        raise RunFailed("Xray rejected the saved API key (Client ID and Client Secret). Check or renew it on the "
+                        "Xray Credentials page, then run the backup again.") from None
+    except XrayUnavailable as exc:
+        raise TransientFailure(f"Xray was unavailable while reading {exporter.stage} of project "
+                               f"{(exporter.project or {}).get('key')}: {exc} Xray may be down or overloaded; "
+                               "nothing was published, and the backup can be run again later.") from None
+    except XrayQueryError as exc:
+        raise RunFailed(f"Xray refused a query while reading {exporter.stage} of project "
+                        f"{(exporter.project or {}).get('key')}: {exc}") from None
+    except XrayError as exc:
+        raise RunFailed(f"Xray failed while reading {exporter.stage}: {exc}") from None
+    except ExportError as exc:
+        raise RunFailed(str(exc)) from None
+    stats = client.stats
+    manifest = writer.finish(finished_at=iso(now()), requests=stats.requests)
+    checkpoint()
+    result = verify_snapshot(snapshot_dir)
+    if not result.ok:
+        logger.error("run %s: snapshot failed verification: %s", run.id, "; ".join(result.problems[:5]))
+        raise RunFailed("The snapshot failed verification after it was written (" + result.problems[0] +
+                        "). Nothing was published; run the backup again.")
+    size = sum(p.stat().st_size for p in snapshot_dir.rglob("*") if p.is_file())
+    counts = writer.counts()
+    checkpoint()  # the last moment to learn the run is no longer ours: nothing is published yet
+    snapshot_key = _publish(tenant, run.id, snapshot_dir, services, now)
+    return {"counts": counts, "bytes": size, "requests": stats.requests, "warnings": manifest["warnings"],
+            "snapshot_key": snapshot_key, "message": _summary(counts, manifest["warnings"]),
+            "progress": reporter.last}
+
+
+def _publish(tenant, run_id: str, snapshot_dir: Path, services, now) -> str:
+    try:
+        data_key = data_key_for(tenant, now(), services.sealer)
+        return services.store.publish(tenant.client_key, run_id, snapshot_dir, data_key)
+    except StorageError as exc:
+        raise TransientFailure(f"The snapshot could not be stored: {exc}") from None
+
+
+def _summary(counts: dict, warnings: list) -> str:
+    text = (f"Backed up {counts.get('tests', 0)} tests, {counts.get('test_runs', 0)} test runs and "
+            f"{counts.get('attachments', 0)} attachments.")
+    if warnings:
+        text += f" {len(warnings)} warning(s): see the run details."
+    return text
+
+
+class _ProgressReporter:
+    """Record progress on the run every few seconds and pass every update to the caller's callback."""
+
+    def __init__(self, run_id: str, callback):
+        self.run_id = run_id
+        self.callback = callback
+        self.last: dict | None = None
+        self._saved_at = 0.0
+
+    def __call__(self, info: dict) -> None:
+        self.last = info
+        if self.callback is not None:
+            self.callback(info)
+        moment = time.monotonic()
+        if moment - self._saved_at >= PROGRESS_EVERY_SECONDS:
+            self._saved_at = moment
+            try:
+                db.session.execute(update(BackupRun).where(BackupRun.id == self.run_id, BackupRun.status == "running")
+                                   .values(progress=info).execution_options(synchronize_session=False))
+                db.session.commit()
+            except Exception as exc:  # progress is advisory: a busy database must not fail the backup
+                db.session.rollback()
+                logger.warning("run %s: could not record progress (%s)", self.run_id, type(exc).__name__)

@@ -1,0 +1,83 @@
+"""The COMPLETE marker that makes a stored snapshot visible. Pure: no storage, no Flask.
+
+One plaintext JSON line (what cleanup needs without a key) followed by the encrypted index of the snapshot's
+files (path, size, sha256); the index is authenticated with the tenant's data key, so a file removed, added,
+replaced or moved in storage makes reading fail.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import PurePosixPath
+
+from .backend import SnapshotIntegrityError
+from .envelope import EnvelopeError, decrypt_bytes, encrypt_bytes
+
+MARKER = "COMPLETE"
+STORE_FORMAT = "xray-backup-store/1"
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: str  # relative, POSIX
+    size: int  # plaintext bytes
+    sha256: str  # plaintext
+    stored: int  # encrypted bytes in storage
+
+
+def file_context(snapshot_key: str, rel_path: str) -> str:
+    """What each file's chunks are bound to: the snapshot and the file's path in it."""
+    return f"{snapshot_key}/{rel_path}"
+
+
+def _marker_context(snapshot_key: str, header_line: str) -> str:
+    # The plaintext header is bound too: editing it (say, to point at another attempt) fails authentication.
+    return f"{file_context(snapshot_key, MARKER)}\n{header_line}"
+
+
+def build_marker(snapshot_key: str, attempt: str, files: list[StoredFile], data_key: bytes, now: datetime) -> bytes:
+    header = {
+        "format": STORE_FORMAT,
+        "attempt": attempt,
+        "createdAt": now.isoformat(),
+        "files": len(files),
+        "storedBytes": sum(f.stored for f in files),
+    }
+    index = {"snapshot": snapshot_key, "attempt": attempt, "files": [asdict(f) for f in files]}
+    line = json.dumps(header)
+    sealed = encrypt_bytes(json.dumps(index).encode(), data_key, _marker_context(snapshot_key, line))
+    return line.encode() + b"\n" + sealed
+
+
+def marker_header(raw: bytes) -> dict:
+    """The plaintext part of a marker (readable without the data key)."""
+    line, _, _ = raw.partition(b"\n")
+    try:
+        header = json.loads(line)
+    except ValueError:
+        header = None
+    if not isinstance(header, dict) or header.get("format") != STORE_FORMAT:
+        raise SnapshotIntegrityError("the snapshot's COMPLETE marker is unreadable")
+    return header
+
+
+def open_marker(raw: bytes, snapshot_key: str, data_key: bytes) -> tuple[str, list[StoredFile]]:
+    """Authenticate a marker and return (attempt, files); raise SnapshotIntegrityError when it does not hold."""
+    header = marker_header(raw)
+    line, _, sealed = raw.partition(b"\n")
+    try:
+        index = json.loads(decrypt_bytes(sealed, data_key, _marker_context(snapshot_key, line.decode())))
+    except EnvelopeError:
+        raise SnapshotIntegrityError(
+            f"the snapshot {snapshot_key} cannot be decrypted: its data key was deleted or does not match, "
+            "or the stored marker was tampered with"
+        ) from None
+    if index.get("snapshot") != snapshot_key or index.get("attempt") != header.get("attempt"):
+        raise SnapshotIntegrityError(f"the marker of snapshot {snapshot_key} does not belong to it")
+    files = [StoredFile(**entry) for entry in index["files"]]
+    for entry in files:
+        parts = PurePosixPath(entry.path).parts
+        if not parts or entry.path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise SnapshotIntegrityError(f"the marker of snapshot {snapshot_key} names an unsafe path")
+    return header["attempt"], files

@@ -1,0 +1,1 @@
+"""Xray credentials: pure input validation (`validation`) and the use-cases behind the page (`service`)."""
