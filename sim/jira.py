@@ -64,6 +64,11 @@ class FakeJira:
             {"id": "10000", "key": "DEMO", "name": "Demo project"},
             {"id": "10001", "key": "XT", "name": "Xray tests"},
         ]
+        # accountId -> fields of the user (displayName, active, …) over Jira's defaults
+        self.users: dict[str, dict] = {ADMIN_ACCOUNT: {"displayName": "Site Admin", "active": True}}
+        # project key (or id) -> its components / versions, as lists of Jira objects ({"id", "name", …})
+        self.components: dict[str, list[dict]] = {}
+        self.versions: dict[str, list[dict]] = {}
         self.requests: list[dict] = []
         self.key_requests: list[str] = []
         self.key_server_mode = "ok"  # ok | down | slow | garbage

@@ -1,20 +1,24 @@
-"""The fake Jira itself: its JWT rules stand apart from the app's.
+"""The fake Jira itself: its JWT rules stand apart from the app's, and its REST resources answer in Jira's shapes.
 
 Tokens here are built by hand from canonical requests written out in full, so neither the app's JWT code
-nor the fake's can make a test pass by agreeing with itself.
+nor the fake's can make a test pass by agreeing with itself. The resources are called with the app's own
+`JiraClient`, which is how the coming features will call them.
 """
 from __future__ import annotations
 
 import ast
 import hashlib
+import random
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import jwt as pyjwt
 import pytest
 import requests
 
-from sim.jira import FakeJira
+from app.connect.jira import JiraClient, JiraError
+from sim.jira import ADMIN_ACCOUNT, FakeJira
 from sim.jira_auth import CONTEXT_QSH, request_qsh
 
 SIM = Path(__file__).resolve().parents[2] / "sim"
@@ -31,6 +35,12 @@ def app_token(jira, canonical: str, **overrides) -> str:
     claims.update(overrides.pop("claims", {}))
     claims = {k: v for k, v in claims.items() if v is not None}
     return pyjwt.encode(claims, overrides.pop("secret", jira.shared_secret), algorithm=overrides.pop("alg", "HS256"))
+
+
+def client_for(jira) -> JiraClient:
+    site = SimpleNamespace(base_url=jira.url, client_key=jira.client_key)
+    return JiraClient(site, shared_secret=jira.shared_secret, app_key=jira.app_key, sleep=lambda _s: None,
+                      rng=random.Random(1))
 
 
 # ---------------------------------------------------------------- independence
@@ -102,34 +112,108 @@ def _get(jira, path_and_query: str, token: str | None, in_query: bool = False):
 
 
 def test_a_token_for_the_exact_request_relative_to_the_base_path_is_accepted(site):
-    token = app_token(site, "GET&/rest/api/3/project/search&")
-    response = _get(site, "/jira/rest/api/3/project/search", token)
-    assert response.status_code == 200 and response.json()["values"][0]["key"] == "DEMO"
+    token = app_token(site, "GET&/rest/api/3/project/DEMO&")
+    response = _get(site, "/jira/rest/api/3/project/DEMO", token)
+    assert response.status_code == 200 and response.json()["key"] == "DEMO"
 
 
 @pytest.mark.parametrize("case,make,reason", [
     ("no token", lambda j: None, "no JWT in the Authorization header"),
-    ("wrong secret", lambda j: app_token(j, "GET&/rest/api/3/project/search&", secret="x" * 40),
+    ("wrong secret", lambda j: app_token(j, "GET&/rest/api/3/project/DEMO&", secret="x" * 40),
      "JWT rejected: InvalidSignatureError"),
-    ("iss is the clientKey", lambda j: app_token(j, "GET&/rest/api/3/project/search&", claims={"iss": j.client_key}),
+    ("iss is the clientKey", lambda j: app_token(j, "GET&/rest/api/3/project/DEMO&", claims={"iss": j.client_key}),
      "iss is not the app key"),
-    ("qsh over the unstripped path", lambda j: app_token(j, "GET&/jira/rest/api/3/project/search&"),
+    ("qsh over the unstripped path", lambda j: app_token(j, "GET&/jira/rest/api/3/project/DEMO&"),
      "qsh does not match the request"),
     ("context qsh", lambda j: app_token(j, "x", claims={"qsh": CONTEXT_QSH}), "qsh does not match the request"),
-    ("no exp", lambda j: app_token(j, "GET&/rest/api/3/project/search&", claims={"exp": None}),
+    ("no exp", lambda j: app_token(j, "GET&/rest/api/3/project/DEMO&", claims={"exp": None}),
      "JWT rejected: MissingRequiredClaimError"),
-    ("expired", lambda j: app_token(j, "GET&/rest/api/3/project/search&",
+    ("expired", lambda j: app_token(j, "GET&/rest/api/3/project/DEMO&",
                                     claims={"iat": int(time.time()) - 900, "exp": int(time.time()) - 600}),
      "JWT rejected: ExpiredSignatureError"),
-    ("HS512", lambda j: app_token(j, "GET&/rest/api/3/project/search&", alg="HS512"),
+    ("HS512", lambda j: app_token(j, "GET&/rest/api/3/project/DEMO&", alg="HS512"),
      "JWT rejected: InvalidAlgorithmError"),
 ])
 def test_the_fake_refuses_what_jira_refuses(site, case, make, reason):
-    response = _get(site, "/jira/rest/api/3/project/search", make(site))
+    response = _get(site, "/jira/rest/api/3/project/DEMO", make(site))
     assert response.status_code == 401, case
     assert site.requests[-1]["rejected"] == reason
 
 
 def test_a_token_in_the_query_is_refused(site):
-    token = app_token(site, "GET&/rest/api/3/project/search&")
-    assert _get(site, "/jira/rest/api/3/project/search", token, in_query=True).status_code == 401
+    token = app_token(site, "GET&/rest/api/3/project/DEMO&")
+    assert _get(site, "/jira/rest/api/3/project/DEMO", token, in_query=True).status_code == 401
+
+
+# ---------------------------------------------------------------- resources, called as the app
+
+
+def test_users_bulk_answers_the_known_accounts_in_pages(fake_jira):
+    fake_jira.users.update({
+        "557058:aaaa-1": {"displayName": "Ada", "active": True},
+        "5b10ac8d82e05b22cc7d4ef5": {"displayName": "Gone", "active": False},
+    })
+    fake_jira.users.update({f"bulk-{i}": {"displayName": f"User {i}"} for i in range(12)})
+    wanted = ["557058:aaaa-1", "unknown-account", "5b10ac8d82e05b22cc7d4ef5"]
+    page = client_for(fake_jira).get_json("/rest/api/3/user/bulk", [("accountId", a) for a in wanted])
+    assert [u["accountId"] for u in page["values"]] == ["557058:aaaa-1", "5b10ac8d82e05b22cc7d4ef5"]
+    assert [(u["displayName"], u["active"]) for u in page["values"]] == [("Ada", True), ("Gone", False)]
+    assert page["isLast"] is True and page["total"] == 2 and page["startAt"] == 0
+    assert {"self", "accountType", "avatarUrls", "timeZone"} <= set(page["values"][0])
+
+    many = [("accountId", f"bulk-{i}") for i in range(12)]
+    first = client_for(fake_jira).get_json("/rest/api/3/user/bulk", many)
+    assert len(first["values"]) == 10 and first["isLast"] is False and "nextPage" in first  # Jira's default page
+    rest = client_for(fake_jira).get_json("/rest/api/3/user/bulk", many + [("startAt", 10)])
+    assert [u["displayName"] for u in rest["values"]] == ["User 10", "User 11"] and rest["isLast"] is True
+    assert all(r["status"] == 200 for r in fake_jira.requests)
+
+
+def test_users_bulk_needs_an_account_id(fake_jira):
+    with pytest.raises(JiraError) as info:
+        client_for(fake_jira).get_json("/rest/api/3/user/bulk")
+    assert info.value.status == 400
+
+
+def test_a_project_is_found_by_key_or_id_and_an_unknown_one_is_404(fake_jira):
+    client = client_for(fake_jira)
+    by_key = client.get_json("/rest/api/3/project/DEMO")
+    assert (by_key["id"], by_key["key"], by_key["name"]) == ("10000", "DEMO", "Demo project")
+    assert by_key["lead"]["accountId"] == ADMIN_ACCOUNT and by_key["projectTypeKey"] == "software"
+    assert client.get_json("/rest/api/3/project/10001")["key"] == "XT"
+    with pytest.raises(JiraError) as info:
+        client.get_json("/rest/api/3/project/NOPE")
+    assert info.value.status == 404
+    assert fake_jira.requests[-1]["status"] == 404 and "rejected" not in fake_jira.requests[-1]
+
+
+def test_components_and_versions_are_the_lists_the_test_set(fake_jira):
+    fake_jira.components["DEMO"] = [{"id": "10100", "name": "Backend", "leadAccountId": ADMIN_ACCOUNT}]
+    fake_jira.versions["DEMO"] = [{"id": "10200", "name": "1.0", "released": True, "releaseDate": "2026-01-15"}]
+    client = client_for(fake_jira)
+    get_list = lambda path: client.request("GET", path).json()  # noqa: E731 - Jira answers a JSON array here
+    components = get_list("/rest/api/3/project/DEMO/components")
+    assert [(c["id"], c["name"], c["project"], c["projectId"]) for c in components] == [
+        ("10100", "Backend", "DEMO", 10000)]
+    assert components[0]["lead"]["displayName"] == "Site Admin"
+    assert components[0]["self"].endswith("/rest/api/3/component/10100")
+    versions = get_list("/rest/api/3/project/10000/versions")  # by id: the same project
+    assert [(v["id"], v["name"], v["released"], v["archived"], v["projectId"]) for v in versions] == [
+        ("10200", "1.0", True, False, 10000)]
+    assert get_list("/rest/api/3/project/XT/components") == []
+    assert client.get_json("/rest/api/3/project/DEMO")["versions"][0]["name"] == "1.0"
+    for tail in ("components", "versions"):
+        with pytest.raises(JiraError) as info:
+            client.request("GET", f"/rest/api/3/project/NOPE/{tail}")
+        assert info.value.status == 404
+
+
+@pytest.mark.parametrize("path", [
+    "/rest/api/3/user/bulk?accountId=admin-account", "/rest/api/3/project/DEMO",
+    "/rest/api/3/project/DEMO/components", "/rest/api/3/project/DEMO/versions",
+])
+def test_every_new_resource_checks_the_app_token(fake_jira, path):
+    assert requests.get(fake_jira.url + path, timeout=5).status_code == 401
+    signed_elsewhere = app_token(fake_jira, "GET&/rest/api/3/project/XT&")
+    assert _get(fake_jira, path, signed_elsewhere).status_code == 401
+    assert fake_jira.requests[-1]["rejected"] == "qsh does not match the request"
