@@ -20,6 +20,7 @@ class ConfigError(ValueError):
 
 
 DEFAULT_ALLOWED_HOSTS = "*.atlassian.net,*.jira.com,*.jira-dev.com"
+DEFAULT_ALL_JS_URL = "https://connect-cdn.atl-paas.net/all.js"
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 
 
@@ -32,6 +33,7 @@ class Config:
     encryption_keys: str = ""
     connect_install_keys_url: str = "https://connect-install-keys.atlassian.com"
     connect_allowed_hosts: tuple[str, ...] = tuple(DEFAULT_ALLOWED_HOSTS.split(","))
+    connect_all_js_url: str = DEFAULT_ALL_JS_URL
     xray_api_url: str = "https://xray.cloud.getxray.app"
     backup_storage_url: str = ""
     s3_endpoint_url: str | None = None
@@ -141,6 +143,11 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     if not hosts:
         raise ConfigError("CONNECT_ALLOWED_HOSTS", "needs at least one host glob")
 
+    # A development aid: the local preview points the pages at its all.js stand-in.
+    all_js_url = _http_url("CONNECT_ALL_JS_URL", get("CONNECT_ALL_JS_URL") or DEFAULT_ALL_JS_URL)
+    if app_env == "production" and not all_js_url.startswith("https://"):
+        raise ConfigError("CONNECT_ALL_JS_URL", "production requires an https:// URL")
+
     storage_url = get("BACKUP_STORAGE_URL") or Path(instance_path, "backups").absolute().as_uri()
     storage_scheme = urlsplit(storage_url).scheme
     if storage_scheme not in {"file", "s3"}:
@@ -162,6 +169,7 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
             get("CONNECT_INSTALL_KEYS_URL") or "https://connect-install-keys.atlassian.com",
         ),
         connect_allowed_hosts=hosts,
+        connect_all_js_url=all_js_url,
         xray_api_url=_http_url("XRAY_API_URL", get("XRAY_API_URL") or "https://xray.cloud.getxray.app"),
         backup_storage_url=storage_url,
         s3_endpoint_url=s3_endpoint,
