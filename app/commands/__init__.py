@@ -3,8 +3,8 @@ from flask import Flask
 
 
 def register_commands(app: Flask) -> None:
-    from . import backup, devhost, keys, scheduler
+    from . import backup, keys, scheduler
 
-    for module in (keys, backup, scheduler, devhost):
+    for module in (keys, backup, scheduler):
         for command in module.commands:
             app.cli.add_command(command)
