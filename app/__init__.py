@@ -37,6 +37,7 @@ def create_app(config: Config | None = None, environ: dict[str, str] | None = No
         MAX_CONTENT_LENGTH=64 * 1024,
         JSON_SORT_KEYS=False,
     )
+    app.config["CONNECT_ALL_JS_URL"] = config.connect_all_js_url
     configure_logging()
 
     db.init_app(app)

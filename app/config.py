@@ -34,6 +34,7 @@ DEFAULTS = {
     "ENCRYPTION_KEYS": "",  # development: generated once into <instance>/encryption.key
     "CONNECT_INSTALL_KEYS_URL": "https://connect-install-keys.atlassian.com",
     "CONNECT_ALLOWED_HOSTS": "*.atlassian.net,*.jira.com,*.jira-dev.com",
+    "CONNECT_ALL_JS_URL": "https://connect-cdn.atl-paas.net/all.js",  # the local preview points at its stand-in
     "XRAY_API_URL": "https://xray.cloud.getxray.app",
     "BACKUP_STORAGE_URL": "",  # file://<instance>/backups
     "S3_ENDPOINT_URL": "",
@@ -56,6 +57,7 @@ class Config:
     encryption_keys: str
     connect_install_keys_url: str
     connect_allowed_hosts: tuple[str, ...]
+    connect_all_js_url: str
     xray_api_url: str
     backup_storage_url: str
     s3_endpoint_url: str | None
@@ -162,6 +164,11 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     if not hosts:
         raise ConfigError("CONNECT_ALLOWED_HOSTS", "needs at least one host glob")
 
+    # A development aid: the local preview points the pages at its all.js stand-in.
+    all_js_url = _http_url("CONNECT_ALL_JS_URL", get("CONNECT_ALL_JS_URL"))
+    if production and not all_js_url.startswith("https://"):
+        raise ConfigError("CONNECT_ALL_JS_URL", "production requires an https:// URL")
+
     storage_url = get("BACKUP_STORAGE_URL") or Path(instance_path, "backups").absolute().as_uri()
     storage = urlsplit(storage_url)
     if storage.scheme not in {"file", "s3"}:
@@ -178,6 +185,7 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         encryption_keys=raw_keys,
         connect_install_keys_url=_http_url("CONNECT_INSTALL_KEYS_URL", get("CONNECT_INSTALL_KEYS_URL")),
         connect_allowed_hosts=hosts,
+        connect_all_js_url=all_js_url,
         xray_api_url=_http_url("XRAY_API_URL", get("XRAY_API_URL")),
         backup_storage_url=storage_url,
         s3_endpoint_url=_http_url("S3_ENDPOINT_URL", s3_endpoint) if s3_endpoint else None,

@@ -1,8 +1,9 @@
 """A fake Jira Cloud site: a real threaded HTTP server on loopback that plays Jira to the app.
 
 It serves install public keys by kid (RSA keys generated at runtime), signs lifecycle calls, page and
-context tokens like Atlassian, and answers the REST calls the app makes while verifying the app's
-outgoing JWTs (iss = app key, qsh of the exact request, HS256 with the shared secret).
+context tokens like Atlassian, and answers the REST calls the app makes (`sim.jira_rest`) while verifying
+the app's outgoing JWTs (iss = app key, qsh of the exact request, HS256 with the shared secret). Its JWT
+rules (`sim.jira_auth`) never come from `app`, so the fake can disagree with the code it tests.
 
     python -m sim.jira --app-url http://127.0.0.1:8000 --install   # a site for local use
 """
@@ -19,10 +20,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 import jwt as pyjwt
+import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app.connect.jwt import CONTEXT_QSH, qsh as compute_qsh
+from . import jira_rest
+from .jira_auth import CONTEXT_QSH, check_app_token, request_qsh, sign_hs256
 
 ADMIN_ACCOUNT = "admin-account"
 
@@ -61,6 +64,11 @@ class FakeJira:
             {"id": "10000", "key": "DEMO", "name": "Demo project"},
             {"id": "10001", "key": "XT", "name": "Xray tests"},
         ]
+        # accountId -> fields of the user (displayName, active, …) over Jira's defaults
+        self.users: dict[str, dict] = {ADMIN_ACCOUNT: {"displayName": "Site Admin", "active": True}}
+        # project key (or id) -> its components / versions, as lists of Jira objects ({"id", "name", …})
+        self.components: dict[str, list[dict]] = {}
+        self.versions: dict[str, list[dict]] = {}
         self.requests: list[dict] = []
         self.key_requests: list[str] = []
         self.key_server_mode = "ok"  # ok | down | slow | garbage
@@ -141,7 +149,7 @@ class FakeJira:
             "iat": issued,
             "exp": issued + 180,
             "aud": [app_base_url],
-            "qsh": compute_qsh("POST", path, "", urlsplit(app_base_url).path),
+            "qsh": request_qsh("POST", path, "", urlsplit(app_base_url).path),
         }
         claims.update(claim_overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
@@ -159,14 +167,14 @@ class FakeJira:
             "iss": self.client_key,
             "iat": issued,
             "exp": issued + ttl,
-            "qsh": compute_qsh(method, path, query, urlsplit(app_base_url).path),
+            "qsh": request_qsh(method, path, query, urlsplit(app_base_url).path),
             "context": {},
         }
         if account_id is not None:
             claims["sub"] = account_id
         claims.update(claim_overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
-        return pyjwt.encode(claims, secret or self.shared_secret, algorithm="HS256")
+        return sign_hs256(claims, secret or self.shared_secret)
 
     def page_token(self, path: str, query: str = "", **kwargs) -> str:
         return self.hs256_token("GET", path, query, **kwargs)
@@ -186,8 +194,6 @@ class FakeJira:
 
     def install_into(self, app_url: str, app_base_url: str | None = None, event_type: str = "installed") -> int:
         """POST a signed lifecycle call to a running app over HTTP (for the dev host); returns the status."""
-        import requests
-
         path = "/" + event_type
         app_base_url = app_base_url or app_url
         payload = self.install_payload(event_type)
@@ -203,20 +209,8 @@ class FakeJira:
 
     def verify_app_token(self, method: str, raw_path: str, query: str, authorization: str | None) -> str | None:
         """Check the app's JWT like Jira does; return a reason when it is refused."""
-        if not authorization or not authorization.startswith("JWT "):
-            return "no JWT in the Authorization header"
-        token = authorization[4:].strip()
-        try:
-            claims = pyjwt.decode(token, self.shared_secret, algorithms=["HS256"], leeway=30,
-                                  options={"verify_aud": False, "require": ["iss", "iat", "exp", "qsh"]})
-        except pyjwt.PyJWTError as exc:
-            return f"JWT rejected: {type(exc).__name__}"
-        if claims.get("iss") != self.app_key:
-            return "iss is not the app key"
-        expected = compute_qsh(method, unquote(raw_path), query, self.base_path)
-        if claims.get("qsh") != expected:
-            return "qsh does not match the request"
-        return None
+        return check_app_token(authorization, secret=self.shared_secret, app_key=self.app_key, method=method,
+                               path=unquote(raw_path), query=query, base_path=self.base_path)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -258,7 +252,7 @@ class _Handler(BaseHTTPRequestHandler):
         if parts.path.startswith("/connect-install-keys/") and method == "GET":
             return self._install_key(parts.path[len("/connect-install-keys/"):])
         body = self._body()
-        path = parts.path
+        path = unquote(parts.path)
         if jira.base_path:
             if not path.startswith(jira.base_path + "/"):
                 return self._send(404, {"errorMessages": ["not found"]})
@@ -274,41 +268,10 @@ class _Handler(BaseHTTPRequestHandler):
             entry["status"] = status
             headers = {"Retry-After": jira.retry_after} if status == 429 else None
             return self._send(status, {"errorMessages": ["simulated failure"]}, headers=headers)
-        if method == "POST" and path == "/rest/api/3/permissions/check":
-            status, answer = self._permissions_check(body)
-        elif method == "GET" and path == "/rest/api/3/project/search":
-            status, answer = self._project_search(parse_qs(parts.query))
-        else:
-            status, answer = 404, {"errorMessages": ["not found"]}
+        params = parse_qs(parts.query, keep_blank_values=True)
+        status, answer = jira_rest.answer(jira, method, path, params, body)
         entry["status"] = status
         self._send(status, answer)
-
-    def _permissions_check(self, body: bytes):
-        try:
-            request = json.loads(body or b"{}")
-        except ValueError:
-            return 400, {"errorMessages": ["body is not JSON"]}
-        account = request.get("accountId")
-        wanted = request.get("globalPermissions") or []
-        granted = [p for p in wanted if p == "ADMINISTER" and account in self.jira.admins]
-        return 200, {"globalPermissions": granted, "projectPermissions": []}
-
-    def _project_search(self, params: dict):
-        try:
-            start = int(params.get("startAt", ["0"])[0])
-            size = min(int(params.get("maxResults", ["50"])[0]), 100)
-        except ValueError:
-            return 400, {"errorMessages": ["startAt and maxResults must be numbers"]}
-        projects = self.jira.projects
-        values = projects[start:start + size]
-        return 200, {
-            "self": f"{self.jira.url}/rest/api/3/project/search",
-            "startAt": start,
-            "maxResults": size,
-            "total": len(projects),
-            "isLast": start + len(values) >= len(projects),
-            "values": [{"id": p["id"], "key": p["key"], "name": p["name"]} for p in values],
-        }
 
     def _install_key(self, kid: str) -> None:
         jira = self.jira

@@ -363,10 +363,10 @@ def dev_jira(backups_site):
 
     It is a real loopback server: Chromium's local-network checks let a loopback page frame a loopback app.
     """
-    from app.commands.devhost import _dev_jira_class
+    from sim.devhost import DevJira
     from tests.support.connect import install_tenant
 
-    jira = _dev_jira_class()(port=0, app_url=backups_site.url).start()
+    jira = DevJira(port=0, app_url=backups_site.url).start()
     tenant = install_tenant(backups_site.app, jira)
     yield jira, tenant
     jira.stop()

@@ -1,4 +1,7 @@
-"""The local preview: `flask dev-host` serves a Jira-like admin frame whose iframe runs our page for real.
+"""The local preview: `python -m sim.devhost` serves a Jira-like admin frame whose iframe runs our page for real.
+
+The app runs in its own process, started as an operator would start it, and learns everything (the fake
+Jira's key server, the Xray simulator, the all.js stand-in) from its environment.
 
 Retake the README picture with
 `UPDATE_DOCS_SCREENSHOTS=1 .venv/bin/python -m pytest tests/browser/test_devhost_browser.py`.
@@ -6,6 +9,7 @@ Retake the README picture with
 from __future__ import annotations
 
 import os
+import socket
 
 import pytest
 from playwright.sync_api import expect
@@ -15,10 +19,9 @@ from tests.support.browser import ROOT, screenshot
 pytestmark = pytest.mark.browser
 
 
-@pytest.fixture
-def dev_host(tmp_path):
-    from app.commands.devhost import DevHost
+def start_dev_host(tmp_path):
     from app.crypto import generate_key
+    from sim.devhost import DevHost
 
     environ = {
         "APP_ENV": "development",
@@ -27,9 +30,26 @@ def dev_host(tmp_path):
         "INSTANCE_PATH": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'dev.db'}",
     }
-    host = DevHost(app_port=0, jira_port=0, xray_port=0, environ=environ)
+    return DevHost(app_port=0, jira_port=0, xray_port=0, environ=environ)
+
+
+@pytest.fixture
+def dev_host(tmp_path):
+    host = start_dev_host(tmp_path)
     yield host
     host.stop()
+
+
+def test_stop_ends_the_app_process_and_the_simulators(tmp_path):
+    host = start_dev_host(tmp_path)
+    ports = [int(url.rsplit(":", 1)[1]) for url in (host.app_url, host.jira.url, host.xray.url)]
+    assert host.process.poll() is None and host.install_status == 204
+    host.stop()
+    assert host.process.returncode is not None  # terminated and reaped, not left behind
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, port
+    host.stop()  # a second stop is harmless
 
 
 def test_the_preview_installs_the_app_and_runs_the_page_in_a_jira_frame(browser, dev_host):

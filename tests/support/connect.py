@@ -6,7 +6,7 @@ from urllib.parse import urlencode, urlsplit
 
 import jwt as pyjwt
 
-from app.connect.jwt import CONTEXT_QSH, qsh
+from sim.jira_auth import CONTEXT_QSH, request_qsh as qsh  # Jira's rules, written independently of the app
 from app.models import utcnow
 from app.services import services_of
 from app.tenants import install

@@ -28,6 +28,9 @@ def test_defaults_start_in_development_with_a_generated_key(tmp_path):
         ({"BACKUP_STORAGE_URL": "ftp://x/y"}, "BACKUP_STORAGE_URL"),
         ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
         ({"APP_KEY": "bad key!"}, "APP_KEY"),
+        ({"CONNECT_ALL_JS_URL": "javascript:alert(1)"}, "CONNECT_ALL_JS_URL"),
+        ({"APP_ENV": "production", "ENCRYPTION_KEYS": "k1:" + generate_key(), "APP_BASE_URL": "https://a.example",
+          "CONNECT_ALL_JS_URL": "http://127.0.0.1:8000/static/dev/all.js"}, "CONNECT_ALL_JS_URL"),
     ],
 )
 def test_invalid_configuration_refuses_to_start_naming_the_variable(tmp_path, env, variable):
@@ -35,6 +38,16 @@ def test_invalid_configuration_refuses_to_start_naming_the_variable(tmp_path, en
         load_config(env, instance_path=str(tmp_path))
     assert caught.value.variable == variable
     assert str(caught.value).startswith(variable)
+
+
+def test_pages_load_atlassians_all_js_unless_a_development_stand_in_is_configured(tmp_path, make_app, fake_jira):
+    from tests.support.connect import install_tenant, page_url
+
+    assert load_config({}, instance_path=str(tmp_path)).connect_all_js_url == "https://connect-cdn.atl-paas.net/all.js"
+    app = make_app(CONNECT_ALL_JS_URL="http://127.0.0.1:8000/static/dev/all.js")
+    tenant = install_tenant(app, fake_jira)
+    html = app.test_client().get(page_url(tenant, "/pages/backups")).get_data(as_text=True)
+    assert '<script src="http://127.0.0.1:8000/static/dev/all.js"' in html
 
 
 def test_tenant_hosts_must_match_a_glob_and_use_https_except_on_loopback():
