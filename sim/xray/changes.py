@@ -30,7 +30,8 @@ KIND_DEFINITION = {"Steps": "steps", "Gherkin": "gherkin", "Unstructured": "unst
 # ---- creating ---------------------------------------------------------------------------------
 
 
-def _check_definition(kind: str, steps, gherkin, unstructured) -> None:
+def check_definition(kind: str, steps, gherkin, unstructured) -> None:
+    """Refuse a definition that does not fit the test type's kind."""
     given = {"steps": bool(steps), "gherkin": gherkin is not None, "unstructured": unstructured is not None}
     wrong = [name for name, present in given.items() if present and name != KIND_DEFINITION[kind]]
     if wrong:
@@ -46,13 +47,13 @@ def scenario_type(gherkin: str | None) -> str | None:
 def create_test(ds, fields: dict, stamp: str, *, type_ref=None, steps=None, gherkin=None, unstructured=None,
                 folder_path=None, precondition_ids=None, create_folders: bool = False) -> dict:
     """A new test (its steps' files stored, its preconditions linked both ways)."""
-    target = _project_for_check(ds, fields)
+    target = check_new_issue(ds, fields)
     kind = test_type(ds, target["id"], type_ref)
-    _check_definition(kind["kind"], steps, gherkin, unstructured)
+    check_definition(kind["kind"], steps, gherkin, unstructured)
     probe = {"projectId": target["id"], "issueId": "", "_preconditions": []}
     checked_steps = [check_step(ds, probe, step, "steps") for step in steps or []]
     pres = require_all(ds, "precondition", precondition_ids, "preconditionIssueIds")
-    _check_folder(ds, probe, folder_path, create_folders)
+    check_folder(ds, probe, folder_path, create_folders)
     _, test = new_issue(ds, "test", fields, stamp)
     test.update({"testType": kind, "steps": [], "gherkin": gherkin, "scenarioType": scenario_type(gherkin),
                  "unstructured": unstructured, "folder": place(ds, test, folder_path, create_missing=True),
@@ -69,10 +70,10 @@ def create_test(ds, fields: dict, stamp: str, *, type_ref=None, steps=None, gher
 def create_precondition(ds, fields: dict, stamp: str, *, type_ref=None, definition=None, folder_path=None,
                         test_ids=None) -> dict:
     """A new precondition, linked to the tests given."""
-    target = _project_for_check(ds, fields)
+    target = check_new_issue(ds, fields)
     kind = test_type(ds, target["id"], type_ref, "preconditionType")
     tests = require_all(ds, "test", test_ids, "testIssueIds")
-    _check_folder(ds, {"projectId": target["id"]}, folder_path, False)
+    check_folder(ds, {"projectId": target["id"]}, folder_path, False)
     _, pre = new_issue(ds, "precondition", fields, stamp)
     pre.update({"preconditionType": kind, "definition": definition,
                 "folder": place(ds, pre, folder_path), "_tests": [t["issueId"] for t in tests]})
@@ -87,8 +88,8 @@ def create_precondition(ds, fields: dict, stamp: str, *, type_ref=None, definiti
 def create_holder(ds, kind: str, fields: dict, stamp: str, *, test_ids=None, environments=None) -> dict:
     """A new test set, test plan or test execution holding the tests given (an execution gets their runs)."""
     tests = require_all(ds, "test", test_ids, "testIssueIds")
-    _project_for_check(ds, fields)
-    _check_environments(environments)
+    check_new_issue(ds, fields)
+    check_environments(environments)
     _, holder = new_issue(ds, kind, fields, stamp)
     holder["_tests"] = [t["issueId"] for t in tests]
     if kind == "test_plan":
@@ -105,14 +106,15 @@ def create_holder(ds, kind: str, fields: dict, stamp: str, *, test_ids=None, env
     return holder
 
 
-def _project_for_check(ds, fields: dict) -> dict:
-    # The same checks new_issue makes, done before anything else so that a refusal changes nothing.
+def check_new_issue(ds, fields: dict) -> dict:
+    """The project of a new issue, after the checks ``new_issue`` makes (done first: a refusal changes nothing)."""
     target = project(ds, fields.get("project"))
     check_fields(ds, target["id"], fields, creating=True)
     return target
 
 
-def _check_folder(ds, probe: dict, path, create_missing: bool) -> None:
+def check_folder(ds, probe: dict, path, create_missing: bool) -> None:
+    """Refuse a malformed folder path, or (unless it will be created) one the project does not have."""
     if path is None:
         return
     if create_missing:
@@ -124,7 +126,8 @@ def _check_folder(ds, probe: dict, path, create_missing: bool) -> None:
         place(ds, probe, path)
 
 
-def _check_environments(environments) -> None:
+def check_environments(environments) -> None:
+    """Refuse anything but a list of environment names."""
     if environments is not None and (not isinstance(environments, list)
                                      or not all(isinstance(e, str) and e for e in environments)):
         raise ChangeError("testEnvironments", "testEnvironments must be a list of names.")
@@ -137,7 +140,7 @@ def _reorder(record: dict) -> dict:
 
 
 def _add_environments(ds, execution: dict, environments: list) -> list[str]:
-    _check_environments(environments)
+    check_environments(environments)
     settings = ds.project_settings[execution["projectId"]]
     created = [e for e in dict.fromkeys(environments) if e not in settings["testEnvironments"]]
     settings["testEnvironments"] = sorted(settings["testEnvironments"] + created)

@@ -16,9 +16,11 @@ def edit_fields(ds, record: dict, fields: dict, stamp: str) -> None:
     if "project" in fields:
         raise ChangeError("project", "The simulator does not move issues between projects.")
     checked = check_fields(ds, record["projectId"], fields, creating=False)
-    record["jira"].update(checked)
-    record["jira"]["updated"] = stamp
-    touch([record], stamp)
+    changed = {k: v for k, v in checked.items() if record["jira"].get(k, object()) != v}
+    if changed:
+        record["jira"].update(changed)
+        record["jira"]["updated"] = stamp
+        touch([record], stamp)
 
 
 def set_test_type(ds, test: dict, type_ref, stamp: str) -> None:

@@ -10,7 +10,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from .clock import iso_ms
-from .records import ChangeError, decode_file, defect_ids, person, run_status, step_status, store_file, touch
+from .records import (ChangeError, decode_file, defect_ids, drop_files, person, run_status, step_status, store_file,
+                      touch)
 
 _UNSET = object()
 
@@ -124,8 +125,12 @@ def update_step(ds, run: dict, step_id, stamp: str, *, iteration_rank=None, stat
 
 
 def add_run_evidence(ds, run: dict, items, stamp: str) -> list[str]:
-    """Attach evidence files to the run itself; returns their new attachment ids."""
-    files = [decode_file(ds, item, "evidence") for item in items or []]
+    """Attach evidence (``AttachmentDataInput`` items) to the run itself; returns the new attachment ids."""
+    return add_run_files(ds, run, [decode_file(ds, item, "evidence") for item in items or []], stamp)
+
+
+def add_run_files(ds, run: dict, files: list[tuple[str, bytes]], stamp: str) -> list[str]:
+    """Attach decoded ``(filename, bytes)`` files to the run as evidence; returns their ids."""
     added = [store_file(ds, "test_run", run["id"], name, data, evidence=True, stamp=stamp) for name, data in files]
     run["evidence"] += added
     if added:
@@ -166,12 +171,77 @@ def change_run_defects(ds, run: dict, stamp: str, *, add=(), remove=()) -> tuple
 def set_iteration_status(ds, run: dict, rank, status, stamp: str) -> None:
     """Set one iteration's status (a step status, or a run status shown as one)."""
     iteration = iteration_of(run, rank)
-    try:
-        new = step_status(ds, status)
-    except ChangeError:
-        found = run_status(ds, status)
-        new = {"name": found["name"], "description": found["description"], "color": found["color"],
-               "testStatus": found}
+    new = iteration_status(ds, status)
     if iteration["status"] != new:
         iteration["status"] = new
         touch([run], stamp)
+
+
+def check_iterations(ds, test: dict, iterations) -> list[dict]:
+    """Iteration results (Xray JSON ``iterations``) checked against the test's steps."""
+    if not isinstance(iterations, list):
+        raise ChangeError("iterations", "iterations must be a list.")
+    out = []
+    for iteration in iterations:
+        if not isinstance(iteration, dict):
+            raise ChangeError("iterations", "Each iteration must be an object.")
+        status = iteration_status(ds, iteration.get("status") or "TODO")
+        parameters = [{"name": p.get("name"), "value": p.get("value")} for p in iteration.get("parameters") or []]
+        out.append({"status": status, "parameters": parameters,
+                    "steps": check_step_results(ds, test, iteration.get("steps") or [])})
+    return out
+
+
+def check_step_results(ds, test: dict, steps) -> list[dict]:
+    """Step results (Xray JSON ``steps``, in the order of the test's steps) checked."""
+    if not isinstance(steps, list) or len(steps) > len(test["steps"]):
+        raise ChangeError("steps", f"The test {test['jira']['key']} has {len(test['steps'])} steps; "
+                                   f"{len(steps) if isinstance(steps, list) else 'no list of'} results were given.")
+    out = []
+    for step in steps:
+        out.append({"status": step_status(ds, step.get("status") or "TODO"), "comment": step.get("comment"),
+                    "actualResult": step.get("actualResult"), "defects": defect_ids(ds, step.get("defects") or []),
+                    "files": [decode_file(ds, e, "evidence") for e in step.get("evidence") or []]})
+    return out
+
+
+def iteration_status(ds, name) -> dict:
+    """A step status by name, or a run status shown as one (iterations take either)."""
+    try:
+        return step_status(ds, name)
+    except ChangeError:
+        found = run_status(ds, name)
+        return {"name": found["name"], "description": found["description"], "color": found["color"],
+                "testStatus": found}
+
+
+def record_step_results(ds, run: dict, results: list[dict], stamp: str) -> None:
+    """Write checked step results onto the run's steps, in order."""
+    for step, result in zip(run["steps"], results):
+        update_step(ds, run, step["id"], stamp, status=result["status"]["name"], comment=result["comment"],
+                    actual_result=result["actualResult"], add_defects=result["defects"])
+        owner = f"{run['id']}/{step['id']}"
+        step["evidence"] += [store_file(ds, "test_run_step", owner, name, data, evidence=True, stamp=stamp)
+                             for name, data in result["files"]]
+    touch([run], stamp)
+
+
+def replace_iterations(ds, run: dict, test: dict, iterations: list[dict], stamp: str) -> None:
+    """Replace the run's iterations with checked ones (their old evidence goes)."""
+    drop_files(ds, ("iteration_step",), run["id"])
+    todo = step_status(ds, "TODO")
+    run["_iterations"] = []
+    for order, iteration in enumerate(iterations):
+        results = []
+        for index, step in enumerate(test["steps"]):
+            given = iteration["steps"][index] if index < len(iteration["steps"]) else None
+            owner = f"{run['id']}/{order}/{step['id']}"
+            results.append({
+                "id": step["id"], "status": given["status"] if given else dict(todo),
+                "comment": given["comment"] if given else None, "defects": given["defects"] if given else [],
+                "evidence": [store_file(ds, "iteration_step", owner, name, data, evidence=True, stamp=stamp)
+                             for name, data in (given["files"] if given else [])],
+                "actualResult": given["actualResult"] if given else None})
+        run["_iterations"].append({"rank": str(order + 1), "parameters": iteration["parameters"],
+                                   "status": iteration["status"], "_step_results": results})
+    touch([run], stamp)
