@@ -123,7 +123,9 @@ class XraySimulator(AdminMixin):
         return self.url if region == "global" else f"{self.url}/{region}"
 
     def start(self) -> "XraySimulator":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="xray-sim", daemon=True)
+        # A short poll interval lets stop() return at once instead of after up to half a second.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="xray-sim", daemon=True)
         self._thread.start()
         return self
 
