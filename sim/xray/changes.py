@@ -13,7 +13,7 @@ do not move it. Edits are in ``sim.xray.edits``, runs in ``sim.xray.run_changes`
 from __future__ import annotations
 
 from . import folders
-from .records import (ChangeError, check_fields, check_step, drop_files, new_issue, new_run, new_step,
+from .records import (ChangeError, add_record, check_fields, check_step, drop_files, new_issue, new_run, new_step,
                       place, project, records, require, require_all, test_type, touch)
 
 # relation -> (holder kind, holder list, member kind, the member's list of holders when it stores one)
@@ -59,7 +59,7 @@ def create_test(ds, fields: dict, stamp: str, *, type_ref=None, steps=None, gher
                  "unstructured": unstructured, "folder": place(ds, test, folder_path, create_missing=True),
                  "dataset": None, "_preconditions": [p["issueId"] for p in pres]})
     test["steps"] = [new_step(ds, test, checked, stamp) for checked in checked_steps]
-    ds.tests.append(test)
+    add_record(ds, "test", test)
     for pre in pres:
         pre["_tests"].append(test["issueId"])
     touch(pres, stamp)
@@ -77,7 +77,7 @@ def create_precondition(ds, fields: dict, stamp: str, *, type_ref=None, definiti
     _, pre = new_issue(ds, "precondition", fields, stamp)
     pre.update({"preconditionType": kind, "definition": definition,
                 "folder": place(ds, pre, folder_path), "_tests": [t["issueId"] for t in tests]})
-    ds.preconditions.append(pre)
+    add_record(ds, "precondition", pre)
     for test in tests:
         test["_preconditions"].append(pre["issueId"])
     touch(tests, stamp)
@@ -98,9 +98,9 @@ def create_holder(ds, kind: str, fields: dict, stamp: str, *, test_ids=None, env
         holder.update({"testEnvironments": [], "_test_plans": []})
         _add_environments(ds, holder, environments or [])
     holder = _reorder(holder)
-    records(ds, kind).append(holder)
+    add_record(ds, kind, holder)
     if kind == "test_execution":
-        ds.test_runs.extend(new_run(ds, t, holder, stamp) for t in tests)
+        insert_runs(ds, [new_run(ds, t, holder, stamp) for t in tests])
     touch(tests, stamp)
     ds.reindex()
     return holder
@@ -182,7 +182,7 @@ def link(ds, relation: str, holder_id: str, member_ids, stamp: str, field: str =
         if back:
             member[back].append(holder["issueId"])
     if relation == "execution_tests":
-        _insert_runs(ds, holder, [new_run(ds, m, holder, stamp) for m in added])
+        insert_runs(ds, [new_run(ds, m, holder, stamp) for m in added])
     if added:
         touch([holder, *added], stamp)
         ds.reindex()
@@ -208,13 +208,13 @@ def unlink(ds, relation: str, holder_id: str, member_ids, stamp: str, field: str
     return [m["issueId"] for m in removed]
 
 
-def _insert_runs(ds, execution: dict, runs: list[dict]) -> None:
-    """Keep runs grouped by execution, as the API lists them."""
+def insert_runs(ds, runs: list[dict]) -> None:
+    """Add runs where the API lists them: grouped by execution (in the executions' order), new ones last."""
     if not runs:
         return
-    positions = [i for i, r in enumerate(ds.test_runs) if r["_test_execution"] == execution["issueId"]]
-    at = positions[-1] + 1 if positions else len(ds.test_runs)
-    ds.test_runs[at:at] = runs
+    ds.test_runs.extend(runs)
+    position = {e["issueId"]: i for i, e in enumerate(ds.test_executions)}
+    ds.test_runs.sort(key=lambda r: position[r["_test_execution"]])  # stable: each execution keeps its order
 
 
 def drop_runs(ds, runs: list[dict]) -> None:

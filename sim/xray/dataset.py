@@ -5,7 +5,8 @@
 - ``projects``: ``[{"id", "key", "name"}]`` (also what the fake Jira lists). The last project has no
   Xray data at all.
 - ``tests``, ``preconditions``, ``test_sets``, ``test_plans``, ``test_executions``, ``test_runs``: lists of
-  records in the order the API returns them (issue id order; runs by execution, then test). Each record
+  records in the order the API returns them (by project, then issue id; runs by execution in that
+  order, then test; new items keep to it). Each record
   holds the GraphQL fields by their API names (``issueId``, ``projectId``, ``jira``, ``lastModified``,
   ``testType``, ``steps``, ``gherkin``, ...), with attachments *without* ``downloadLink`` (the server
   adds ``{base}/api/v2/attachments/{id}``). Relations are kept in underscore keys that are not API

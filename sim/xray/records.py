@@ -226,6 +226,14 @@ def new_issue(ds, kind: str, fields: dict, stamp: str) -> tuple[dict, dict]:
     return target, {"issueId": str(ds._next_issue), "projectId": target["id"], "jira": jira, "lastModified": stamp}
 
 
+def add_record(ds, kind: str, record: dict) -> None:
+    """Add a new issue where the API lists it: with its project's issues (projects in order), last by id."""
+    listed = records(ds, kind)
+    listed.append(record)
+    position = {p["id"]: i for i, p in enumerate(ds.projects)}
+    listed.sort(key=lambda r: position[r["projectId"]])  # stable: id order within a project stays
+
+
 # ---- files ------------------------------------------------------------------------------------
 
 
