@@ -25,7 +25,7 @@ Run standalone: ``python -m sim.xray --port 8002 --scale 1``.
 """
 from .dataset import Dataset, public
 from .graphql_api import MAX_ITEMS, MAX_LIMIT, RESOLVER_LIMIT, SCHEMA_PATH
-from .records import ChangeError
+from .errors import ChangeError
 from .server import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, THROTTLE_TEXT, XraySimulator
 
 __all__ = [

@@ -3,8 +3,23 @@
 ``XraySimulator`` inherits these methods; ``POST /_sim/change {"op", "args"}`` calls ``change(op, **args)``
 for other processes. Every change goes through the functions the mutations use (``sim.xray.changes``,
 ``edits``, ``run_changes``), so ``lastModified`` follows the same rules; each returns what it made or
-touched and raises ``ChangeError`` (nothing changed) where Xray would refuse. Files are
-``{"filename", "data"}`` with ``data`` as bytes or base64 text.
+touched and raises ``ChangeError`` where Xray would refuse. Files are ``{"filename", "data"}`` with
+``data`` as bytes or base64 text.
+
+- ``add(kind, project=, summary=, fields=None, **details)``: kind ``test`` (details ``test_type`` name,
+  ``steps``, ``gherkin``, ``unstructured``, ``folder``, ``preconditions``), ``precondition``
+  (``definition``, ``folder``, ``tests``), ``test_set`` / ``test_plan`` (``tests``), ``test_execution``
+  (``tests``, ``environments``); returns ``{"issueId", "key"}``.
+- ``edit(issue_id, **changes)``: Jira fields (``summary``, ``description``, ``labels``, ``priority``,
+  ``assignee``, ``reporter``, ``components``, ``fixVersions``), a test's ``steps`` (replaced),
+  ``gherkin``, ``unstructured``, ``test_type``, a test's or precondition's ``folder``, a precondition's
+  ``definition``, an execution's ``environments`` (added); applied in that order, each one checked
+  before it changes anything; returns ``{"issueId", "lastModified"}``.
+- ``edit_run(run_id, status=, comment=, started_on=, finished_on=, assignee_id=, executed_by_id=,
+  defects=)`` and ``edit_run_step(run_id, step_id, iteration_rank=None, status=, comment=,
+  actual_result=, add_defects=, add_evidence=)``; ``add_evidence(run_id, files)``.
+- ``delete(issue_id)``; ``link(holder_id, member_ids)`` / ``unlink(...)``: tests of a set, plan,
+  execution or precondition, executions of a plan, preconditions of a test.
 """
 from __future__ import annotations
 
@@ -12,7 +27,8 @@ import base64
 
 from . import changes, edits, run_changes
 from .clock import iso_ms
-from .records import ChangeError, kind_of, require
+from .errors import ChangeError
+from .records import kind_of, require
 
 _MEMBER_RELATIONS = {("test_set", "test"): "set_tests", ("test_plan", "test"): "plan_tests",
                      ("test_execution", "test"): "execution_tests", ("precondition", "test"): "precondition_tests",
@@ -45,19 +61,13 @@ class AdminMixin:
         return self.dataset.snapshot()
 
     def change(self, op: str, **args):
-        """Apply one change by name (``add``, ``edit``, ``edit_run``, ``edit_run_step``, ``add_evidence``,
-        ``delete``, ``link``, ``unlink``) with the keyword arguments of that method."""
+        """Apply one change by its method's name, with that method's keyword arguments."""
         if op not in ("add", "edit", "edit_run", "edit_run_step", "add_evidence", "delete", "link", "unlink"):
             raise ChangeError("op", f"unknown change {op!r}")
         return getattr(self, op)(**args)
 
     def add(self, kind: str, *, project: str, summary: str, fields: dict | None = None, **details) -> dict:
-        """Create an issue (``test``, ``precondition``, ``test_set``, ``test_plan``, ``test_execution``).
-
-        Details: a test's ``test_type`` (name), ``steps``, ``gherkin``, ``unstructured``, ``folder``,
-        ``preconditions``; a precondition's ``definition``, ``folder``, ``tests``; a holder's ``tests`` and an
-        execution's ``environments``. Returns ``{"issueId", "key"}``.
-        """
+        """Create an issue of a kind (see the module docstring for the details each kind takes)."""
         jira = {"summary": summary, "project": {"key": project}, **(fields or {})}
         with self.dataset.lock:
             stamp = self.dataset.clock.stamp()
@@ -79,9 +89,7 @@ class AdminMixin:
         return {"issueId": record["issueId"], "key": record["jira"]["key"]}
 
     def edit(self, issue_id: str, **changes_) -> dict:
-        """Change an issue: Jira fields (``summary``, ``description``, ``labels``, ...), a test's ``steps``
-        (replaced), ``gherkin``, ``unstructured``, ``test_type``, a test's or precondition's ``folder`` and
-        ``definition``, an execution's ``environments`` (added). Returns ``{"issueId", "lastModified"}``."""
+        """Change an issue's fields, definition, folder or environments (see the module docstring)."""
         ds = self.dataset
         with ds.lock:
             kind = kind_of(ds, issue_id)
@@ -111,8 +119,7 @@ class AdminMixin:
             return {"issueId": record["issueId"], "lastModified": record["lastModified"]}
 
     def edit_run(self, run_id: str, **fields) -> dict:
-        """Change a run: ``status``, ``comment``, ``started_on``, ``finished_on``, ``assignee_id``,
-        ``executed_by_id``, ``defects`` (added). Returns ``{"id", "lastModified"}``."""
+        """Change a run's status, comment, dates or people, or add defects; ``{"id", "lastModified"}``."""
         ds = self.dataset
         with ds.lock:
             run, stamp = run_changes.require_run(ds, run_id), ds.clock.stamp()
@@ -123,7 +130,7 @@ class AdminMixin:
             return {"id": run["id"], "lastModified": run["lastModified"]}
 
     def edit_run_step(self, run_id: str, step_id: str, *, iteration_rank: str | None = None, **result) -> dict:
-        """Record a step result: ``status``, ``comment``, ``actual_result``, ``add_defects``, ``add_evidence``."""
+        """Record a step result (in an iteration when ``iteration_rank`` is given)."""
         ds = self.dataset
         with ds.lock:
             run = run_changes.require_run(ds, run_id)
@@ -148,8 +155,7 @@ class AdminMixin:
             changes.delete_issue(self.dataset, kind, issue_id, self.dataset.clock.stamp())
 
     def link(self, holder_id: str, member_ids: list[str]) -> list[str]:
-        """Add members to a set, plan, execution or precondition (tests), a plan (executions) or a test
-        (preconditions); the ids added."""
+        """Add members to a holder (the relation follows from the kinds); the ids added."""
         return self._relate(changes.link, holder_id, member_ids)
 
     def unlink(self, holder_id: str, member_ids: list[str]) -> list[str]:

@@ -28,7 +28,8 @@ import uuid
 from typing import Callable
 
 from . import changes, edits
-from .records import ChangeError, check_fields, check_step, require, require_all, test_type
+from .errors import ChangeError
+from .records import check_fields, check_step, require, require_all, test_type
 
 MAX_TESTS = 1000
 _XRAY_KEYS = {"testtype", "xray_testtype", "steps", "xray_steps", "gherkin_def", "xray_gherkin_def",

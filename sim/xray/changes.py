@@ -13,8 +13,10 @@ do not move it. Edits are in ``sim.xray.edits``, runs in ``sim.xray.run_changes`
 from __future__ import annotations
 
 from . import folders
-from .records import (ChangeError, add_record, check_fields, check_step, drop_files, new_issue, new_run, new_step,
-                      place, project, records, require, require_all, test_type, touch)
+from .errors import ChangeError
+from .files import drop_files
+from .records import (add_record, check_fields, check_step, new_issue, new_run, new_step, place, project, records,
+                      require, require_all, test_type, touch)
 
 # relation -> (holder kind, holder list, member kind, the member's list of holders when it stores one)
 RELATIONS = {

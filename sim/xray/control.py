@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .records import ChangeError
+from .errors import ChangeError
 
 if TYPE_CHECKING:
     from .server import XraySimulator

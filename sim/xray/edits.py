@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from . import folders
 from .changes import KIND_DEFINITION, scenario_type
-from .records import (ChangeError, check_fields, check_step, drop_files, kind_of, new_step, place, project, require,
-                      test_type, touch)
+from .errors import ChangeError
+from .files import drop_files
+from .records import check_fields, check_step, kind_of, new_step, place, project, require, test_type, touch
 
 
 def edit_fields(ds, record: dict, fields: dict, stamp: str) -> None:

@@ -19,7 +19,9 @@ results"; statuses must be exact names (``PASSED``, ``FAILED``, ``TODO``, ...).
 from __future__ import annotations
 
 from . import changes, run_changes
-from .records import ChangeError, decode_file, defect_ids, person, require, run_status
+from .errors import ChangeError
+from .files import decode_file
+from .records import defect_ids, person, require, run_status
 
 
 def import_execution(ds, payload, stamp: str, jira_url: str) -> dict:

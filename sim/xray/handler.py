@@ -24,7 +24,7 @@ from . import control
 from .bulk_import import ImportRefused
 from .execution_import import import_execution
 from .graphql_api import execute, mutation_names
-from .records import ChangeError
+from .errors import ChangeError
 
 if TYPE_CHECKING:
     from .server import XraySimulator

@@ -13,7 +13,8 @@ from functools import wraps
 from graphql import GraphQLError
 
 from . import changes, edits, folders
-from .records import ChangeError, jira_fields, project, require, require_all
+from .errors import ChangeError
+from .records import jira_fields, project, require, require_all
 
 MUTATIONS: dict = {}
 

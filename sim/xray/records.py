@@ -1,29 +1,21 @@
 """New records shaped as ``Dataset`` shapes them, and the checks Xray and Jira make on what a client sends.
 
-Checks come first and change nothing; the ``new_*`` / ``store_*`` functions then add to the dataset. The
+Checks come first and change nothing; the ``new_*`` functions then add to the dataset (files: ``sim.xray.files``). The
 caller holds ``ds.lock`` and passes the change's time as ``stamp``.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 
 from . import folders
+from .errors import ChangeError
+from .files import decode_file, store_file
 
 ISSUE_TYPES = {"test": "Test", "precondition": "Precondition", "test_set": "Test Set", "test_plan": "Test Plan",
                "test_execution": "Test Execution"}
 _LISTS = {"test": "tests", "precondition": "preconditions", "test_set": "test_sets", "test_plan": "test_plans",
           "test_execution": "test_executions"}
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]*-\d+$")
-
-
-class ChangeError(ValueError):
-    """A request Xray refuses; ``field`` names the input at fault (the bulk import reports it per element)."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field, self.message = field, message
 
 
 def touch(changed, stamp: str) -> None:
@@ -94,6 +86,8 @@ def project(ds, ref, field: str = "project") -> dict:
     """The project a key or id (or ``{"key"}`` / ``{"id"}``) names."""
     if isinstance(ref, dict):
         ref = ref.get("key") or ref.get("id")
+    if ref is None:
+        raise ChangeError(field, "A project is required.")
     for candidate in ds.projects:
         if ref is not None and str(ref) in (candidate["id"], candidate["key"]):
             return candidate
@@ -232,49 +226,6 @@ def add_record(ds, kind: str, record: dict) -> None:
     listed.append(record)
     position = {p["id"]: i for i, p in enumerate(ds.projects)}
     listed.sort(key=lambda r: position[r["projectId"]])  # stable: id order within a project stays
-
-
-# ---- files ------------------------------------------------------------------------------------
-
-
-def decode_file(ds, item, field: str) -> tuple[str, bytes]:
-    """``(filename, bytes)`` of an inline file (``data`` base64), or of an existing one (``attachmentId``)."""
-    if not isinstance(item, dict):
-        raise ChangeError(field, f"{field} entries must be objects with filename and data.")
-    if item.get("attachmentId"):
-        meta = ds.attachments.get(item["attachmentId"])
-        if meta is None or meta["storedInJira"]:
-            raise ChangeError(field, f"The attachment '{item['attachmentId']}' does not exist.")
-        return item.get("filename") or meta["filename"], ds.attachment_bytes(meta["id"])
-    filename, data = item.get("filename"), item.get("data")
-    if not isinstance(filename, str) or not filename or not isinstance(data, str):
-        raise ChangeError(field, f"{field} entries need a filename and base64 data.")
-    try:
-        return filename, base64.b64decode(data, validate=True)
-    except (binascii.Error, ValueError):
-        raise ChangeError(field, f"The data of '{filename}' is not valid base64.") from None
-
-
-def store_file(ds, owner_kind: str, owner_id: str, filename: str, data: bytes, *, evidence: bool,
-               stamp: str) -> dict:
-    """Keep the bytes as a new attachment Xray serves; the record as a step attachment or as evidence."""
-    att_id = ds._uuid()
-    ds.attachments[att_id] = {"id": att_id, "filename": filename, "size": len(data), "storedInJira": False,
-                              "owner": {"kind": owner_kind, "id": owner_id}}
-    ds._uploads[att_id] = data
-    if evidence:
-        return {"id": att_id, "filename": filename, "size": len(data), "createdOn": stamp, "storedInJira": False}
-    return {"id": att_id, "filename": filename, "storedInJira": False}
-
-
-def drop_files(ds, owner_kinds: tuple[str, ...], owner_prefix: str, keep: set[str] = frozenset()) -> None:
-    """Forget the attachments of an owner (``owner.id`` is the prefix or starts with ``prefix/``)."""
-    for att_id, meta in list(ds.attachments.items()):
-        owner = meta["owner"]
-        if owner["kind"] in owner_kinds and owner["id"].split("/")[0] == owner_prefix and att_id not in keep:
-            del ds.attachments[att_id]
-            ds._uploads.pop(att_id, None)
-            ds._sha256.pop(att_id, None)
 
 
 # ---- steps and runs ---------------------------------------------------------------------------

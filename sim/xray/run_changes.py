@@ -10,8 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from .clock import iso_ms
-from .records import (ChangeError, decode_file, defect_ids, drop_files, person, run_status, step_status, store_file,
-                      touch)
+from .errors import ChangeError
+from .files import decode_file, drop_files, store_file
+from .records import defect_ids, person, run_status, step_status, touch
 
 _UNSET = object()
 
