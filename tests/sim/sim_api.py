@@ -17,6 +17,15 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
+def literal(value) -> str:
+    """A Python value as a GraphQL literal (objects with bare keys), for documents written inline."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {literal(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 class SimApi:
     """An authenticated requests session against one simulator."""
 
@@ -53,6 +62,19 @@ class SimApi:
         body = response.json()
         assert body.get("errors"), body
         return body["errors"][0]["message"]
+
+    def call(self, name: str, selection: str = "", **arguments) -> str:
+        """A mutation document calling ``name`` with literal arguments and the given selection."""
+        args = ", ".join(f"{k}: {literal(v)}" for k, v in arguments.items())
+        return f"mutation {{ {name}({args}){f' {{ {selection} }}' if selection else ''} }}"
+
+    def mutate(self, name: str, selection: str = "", **arguments):
+        """Send one mutation that must succeed; its result."""
+        return self.data(self.call(name, selection, **arguments))[name]
+
+    def refused(self, name: str, selection: str = "", **arguments) -> str:
+        """Send one mutation that must be refused; the error message."""
+        return self.error(self.call(name, selection, **arguments))
 
     def post(self, path: str, body=None, **kwargs) -> requests.Response:
         return self.session.post(f"{self.url}{path}", json=body, headers=self.headers, timeout=10, **kwargs)

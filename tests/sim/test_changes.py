@@ -16,8 +16,8 @@ GRACE = "5b10ac8d82e05b22cc7d4ef5"
 
 def modified_since(api, since: str) -> dict[str, set[str]]:
     """Every list query's answer to modifiedSince, as ids per query."""
-    fields = " ".join(f'{name}(limit: 100, modifiedSince: $since) {{ total results {{ {"id" if name == "getTestRuns" else "issueId"} }} }}'
-                      for name in LISTS)
+    ids = {name: "id" if name == "getTestRuns" else "issueId" for name in LISTS}
+    fields = " ".join(f"{name}(limit: 100, modifiedSince: $since) {{ results {{ {ids[name]} }} }}" for name in LISTS)
     data = api.data(f"query($since: String) {{ {fields} }}", {"since": since})
     return {name: {r.get("id") or r.get("issueId") for r in data[name]["results"]} for name in LISTS}
 
@@ -66,8 +66,7 @@ def test_a_test_joining_a_set_moves_the_test_and_the_set_only(xray, api, ds):
     test_set = ds.test_sets[-1]
     test = next(t for t in ds.tests if t["issueId"] not in test_set["_tests"])
     since = moment_before_a_change(xray)
-    api.data('mutation($id: String!, $t: [String]!) { addTestsToTestSet(issueId: $id, testIssueIds: $t) { addedTests } }',
-             {"id": test_set["issueId"], "t": [test["issueId"]]})
+    api.mutate("addTestsToTestSet", "addedTests", issueId=test_set["issueId"], testIssueIds=[test["issueId"]])
     assert modified_since(api, since) == {**{name: set() for name in LISTS}, "getTests": {test["issueId"]},
                                           "getTestSets": {test_set["issueId"]}}
 
@@ -75,15 +74,14 @@ def test_a_test_joining_a_set_moves_the_test_and_the_set_only(xray, api, ds):
 def test_a_change_that_changes_nothing_moves_nothing(xray, api, ds):
     test_set = next(s for s in ds.test_sets if s["_tests"])
     since = moment_before_a_change(xray)
-    api.data('mutation($id: String!, $t: [String]!) { addTestsToTestSet(issueId: $id, testIssueIds: $t) { addedTests } }',
-             {"id": test_set["issueId"], "t": test_set["_tests"][:1]})
+    api.mutate("addTestsToTestSet", "addedTests", issueId=test_set["issueId"], testIssueIds=test_set["_tests"][:1])
     xray.edit(ds.tests[7]["issueId"], summary=ds.tests[7]["jira"]["summary"])
     assert not any(modified_since(api, since).values())
 
 
 def test_deleting_a_test_moves_every_issue_that_listed_it(xray, api, ds):
-    test = next(t for t in ds.tests if ds.member_of.get(("sets", t["issueId"])) and ds.member_of.get(("plans", t["issueId"]))
-                and ds.member_of.get(("execs", t["issueId"])) and t["_preconditions"])
+    test = next(t for t in ds.tests if t["_preconditions"]
+                and all(ds.member_of.get((kind, t["issueId"])) for kind in ("sets", "plans", "execs")))
     holders = {"getTestSets": set(ds.member_of[("sets", test["issueId"])]),
                "getTestPlans": set(ds.member_of[("plans", test["issueId"])]),
                "getTestExecutions": set(ds.member_of[("execs", test["issueId"])]),
@@ -143,7 +141,8 @@ def test_the_clock_skew_moves_every_stamp_and_modified_since_must_allow_for_it(x
     assert test["issueId"] in modified_since(api, with_overlap)["getTests"]
 
     assert requests.post(f"{xray.url}/_sim/clock", json={"skew_seconds": 90}, timeout=5).json()["skewSeconds"] == 90
-    ahead = datetime.fromisoformat(requests.get(f"{xray.url}/_sim/clock", timeout=5).json()["now"].replace("Z", "+00:00"))
+    now = requests.get(f"{xray.url}/_sim/clock", timeout=5).json()["now"]
+    ahead = datetime.fromisoformat(now.replace("Z", "+00:00"))
     assert timedelta(seconds=85) < ahead - datetime.now(timezone.utc) < timedelta(seconds=95)
 
 
@@ -158,20 +157,24 @@ def test_the_control_route_drives_every_kind_of_change(xray, api, ds):
     def change(op, **args):
         return requests.post(f"{xray.url}/_sim/change", json={"op": op, "args": args}, timeout=5)
 
-    made = change("add", kind="test", project="BRAVO", summary="Added by a user",
-                  steps=[{"action": "a", "attachments": [{"filename": "f.bin", "data": b64(b"\x01\x02")}]}]).json()["result"]
+    steps = [{"action": "a", "attachments": [{"filename": "f.bin", "data": b64(b"\x01\x02")}]}]
+    made = change("add", kind="test", project="BRAVO", summary="Added by a user", steps=steps).json()["result"]
     assert made["key"].startswith("BRAVO-")
-    served = api.data('query($id: String) { getTest(issueId: $id) { steps { attachments { id } } } }', {"id": made["issueId"]})
+    query = 'query($id: String) { getTest(issueId: $id) { steps { attachments { id } } } }'
+    served = api.data(query, {"id": made["issueId"]})
     assert api.download(served["getTest"]["steps"][0]["attachments"][0]["id"]).content == b"\x01\x02"
-    test_set = change("add", kind="test_set", project="BRAVO", summary="A set", tests=[made["issueId"]]).json()["result"]
+    test_set = change("add", kind="test_set", project="BRAVO", summary="A set", tests=[made["issueId"]])
+    test_set = test_set.json()["result"]
     assert ds.test_set_by_id[test_set["issueId"]]["_tests"] == [made["issueId"]]
     assert change("edit", issue_id=made["issueId"], summary="Renamed", folder="/Smoke").status_code == 200
-    assert change("unlink", holder_id=test_set["issueId"], member_ids=[made["issueId"]]).json()["result"] == [made["issueId"]]
-    assert change("link", holder_id=test_set["issueId"], member_ids=[made["issueId"]]).json()["result"] == [made["issueId"]]
+    relation = {"holder_id": test_set["issueId"], "member_ids": [made["issueId"]]}
+    assert change("unlink", **relation).json()["result"] == [made["issueId"]]
+    assert change("link", **relation).json()["result"] == [made["issueId"]]
     run = ds.test_runs[0]
     assert change("edit_run", run_id=run["id"], status="FAILED", executed_by_id=GRACE).status_code == 200
     assert run["status"]["name"] == "FAILED" and run["executedById"] == GRACE
-    assert len(change("add_evidence", run_id=run["id"], files=[{"filename": "e", "data": b64(b"e")}]).json()["result"]) == 1
+    evidence = change("add_evidence", run_id=run["id"], files=[{"filename": "e", "data": b64(b"e")}])
+    assert len(evidence.json()["result"]) == 1
     assert change("delete", issue_id=made["issueId"]).status_code == 200
     assert made["issueId"] not in ds.test_by_id and ds.test_set_by_id[test_set["issueId"]]["_tests"] == []
     with unchanged(ds):

@@ -11,8 +11,8 @@ def delete(api, mutation: str, issue_id: str) -> str:
 
 
 def test_deleting_a_test_removes_it_from_every_list_and_removes_its_runs_and_files(api, ds):
-    test = next(t for t in ds.tests if ds.member_of.get(("sets", t["issueId"])) and ds.member_of.get(("execs", t["issueId"]))
-                and t["_preconditions"] and any(s["attachments"] for s in t["steps"]))
+    test = next(t for t in ds.tests if t["_preconditions"] and any(s["attachments"] for s in t["steps"])
+                and all(ds.member_of.get((kind, t["issueId"])) for kind in ("sets", "execs")))
     test_id = test["issueId"]
     runs = list(ds.runs_by_test[test_id])
     files = [a["id"] for s in test["steps"] for a in s["attachments"] if not a["storedInJira"]]
@@ -25,7 +25,8 @@ def test_deleting_a_test_removes_it_from_every_list_and_removes_its_runs_and_fil
     assert not any(r["_test"] == test_id for r in ds.test_runs)
     assert all(r["id"] not in ds.test_run_by_id for r in runs)
     assert files and all(api.download(f).status_code == 404 for f in files)
-    listed = api.data('query($ids: [String]) { getTestRuns(testIssueIds: $ids, limit: 10) { total } }', {"ids": [test_id]})
+    query = 'query($ids: [String]) { getTestRuns(testIssueIds: $ids, limit: 10) { total } }'
+    listed = api.data(query, {"ids": [test_id]})
     assert listed["getTestRuns"]["total"] == 0
 
 

@@ -6,7 +6,8 @@ import requests
 from sim.xray import XraySimulator
 from sim_api import SimApi, unchanged
 
-CREATE_SET = 'mutation { createTestSet(jira: {fields: {summary: "S", project: {key: "ALPHA"}}}) { testSet { issueId } } }'
+CREATE_SET = """mutation { createTestSet(jira: {fields: {summary: "S", project: {key: "ALPHA"}}}) {
+  testSet { issueId } } }"""
 READ = "{ getStatuses { name } }"
 
 
@@ -55,7 +56,7 @@ def test_stats_count_each_mutation_and_each_import_route_and_reads_send_none(xra
     api.data(CREATE_SET)
     api.graphql('mutation($id: String!) { deleteTest(issueId: $id) a: deleteTestSet(issueId: "1") }',
                 {"id": ds.tests[0]["issueId"]})
-    api.post("/api/v2/import/test/bulk", [{"testtype": "Manual", "fields": {"summary": "x", "project": {"key": "ALPHA"}}}])
+    api.post("/api/v2/import/test/bulk", [{"testtype": "Manual", "summary": "x", "project": {"key": "ALPHA"}}])
     api.post("/api/v2/import/execution", {"info": {"project": "ALPHA"}, "tests": []})
     stats = xray.stats()
     assert stats["by_mutation"] == {"createTestSet": 1, "deleteTest": 1, "deleteTestSet": 1}

@@ -33,8 +33,8 @@ def test_a_bulk_import_job_goes_from_pending_to_successful_mapping_each_element(
     xray.imports.delay = 0.4
     pre, test_set = ds.preconditions[2], ds.test_sets[3]
     body = [
-        manual("Login works", steps=[{"action": "Open", "data": "", "result": "Shown",
-                                      "attachments": [{"data": b64(b"shot"), "filename": "a.png", "mimeType": "image/png"}]}],
+        manual("Login works", steps=[{"action": "Open", "data": "", "result": "Shown", "attachments": [
+                   {"data": b64(b"shot"), "filename": "a.png", "mimeType": "image/png"}]}],
                xray_test_repository_folder="/Imported/Deep", xray_preconditions=[pre["jira"]["key"]],
                xray_test_sets=[test_set["jira"]["key"]]),
         {"testtype": "Cucumber", "fields": {"summary": "Pays", "project": {"key": "BRAVO"}, "labels": ["x"]},
@@ -165,7 +165,8 @@ def test_an_execution_import_creates_the_execution_with_every_result_and_file(ap
     assert set(created) == {"id", "key", "self"} and created["key"].startswith("ALPHA-")
     execution = ds.test_execution_by_id[created["id"]]
     assert execution["jira"]["summary"] == "Imported run" and execution["_tests"] == [t["issueId"] for t in tests]
-    assert execution["testEnvironments"] == ["Chrome", "Imported env"] and execution["issueId"] in plan["_test_executions"]
+    assert execution["testEnvironments"] == ["Chrome", "Imported env"]
+    assert execution["issueId"] in plan["_test_executions"]
 
     runs = api.data("""query($id: String) { getTestExecution(issueId: $id) { testRuns(limit: 10) { results {
         status { name } comment startedOn finishedOn executedById assigneeId defects evidence { id filename size }

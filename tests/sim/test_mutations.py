@@ -76,8 +76,8 @@ def test_a_created_test_is_served_by_the_backups_own_queries_with_its_jira_field
     assert attachment["filename"] == "form.png" and attachment["storedInJira"] is False
     assert api.download(attachment["id"]).content == b"\x89PNG bytes"
     assert ds.attachments[attachment["id"]]["size"] == len(b"\x89PNG bytes")
-    precondition = api.data('query($id: String) { getPrecondition(issueId: $id) { tests(limit: 100) { results { issueId } } } }',
-                            {"id": pre["issueId"]})["getPrecondition"]
+    query = 'query($id: String) { getPrecondition(issueId: $id) { tests(limit: 100) { results { issueId } } } }'
+    precondition = api.data(query, {"id": pre["issueId"]})["getPrecondition"]
     assert {"issueId": created["issueId"]} in precondition["tests"]["results"]
 
 
@@ -139,7 +139,8 @@ def test_an_execution_created_with_tests_gets_a_todo_run_for_each(api, ds):
     document = """mutation($jira: JSON!, $tests: [String], $envs: [String]) {
       createTestExecution(jira: $jira, testIssueIds: $tests, testEnvironments: $envs) {
         testExecution { issueId testEnvironments
-          testRuns(limit: 10) { total results { status { name } startedOn steps { status { name } } test { issueId } } } }
+          testRuns(limit: 10) { total results {
+            status { name } startedOn steps { status { name } } test { issueId } } } }
         createdTestEnvironments warnings } }"""
     result = api.data(document, {"jira": jira("Nightly"), "tests": tests, "envs": ["Chrome", "Brand new env"]})
     created = result["createTestExecution"]
@@ -173,8 +174,8 @@ def test_a_data_driven_test_gets_a_run_with_one_iteration_per_dataset_row(api, d
 def test_sets_plans_and_preconditions_are_created_holding_their_tests(api, ds, mutation, result, field, key):
     tests = [ds.tests[0]["issueId"], ds.tests[1]["issueId"]]
     created = create(api, mutation, result, jira=("JSON!", jira()), testIssueIds=("[String]", tests))
-    record = next(r for r in getattr(ds, {"testSet": "test_sets", "testPlan": "test_plans",
-                                          "precondition": "preconditions"}[result]) if r["issueId"] == created["issueId"])
+    attribute = {"testSet": "test_sets", "testPlan": "test_plans", "precondition": "preconditions"}[result]
+    record = next(r for r in getattr(ds, attribute) if r["issueId"] == created["issueId"])
     assert record[key] == tests and record["jira"]["issuetype"]["name"] in ("Test Set", "Test Plan", "Precondition")
 
 
@@ -194,9 +195,9 @@ def test_creating_sets_plans_executions_and_preconditions_refuses_bad_input(api,
 
 
 def test_a_test_id_where_a_set_is_expected_is_refused_naming_what_it_is(api, ds):
-    document = 'mutation($id: String!, $t: [String]!) { addTestsToTestSet(issueId: $id, testIssueIds: $t) { addedTests } }'
     with unchanged(ds):
-        message = api.error(document, {"id": ds.tests[0]["issueId"], "t": [ds.tests[1]["issueId"]]})
+        message = api.refused("addTestsToTestSet", "addedTests", issueId=ds.tests[0]["issueId"],
+                              testIssueIds=[ds.tests[1]["issueId"]])
     assert "is not a Test Set (it is a Test)" in message
 
 

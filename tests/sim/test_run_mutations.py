@@ -54,7 +54,7 @@ def test_status_and_comment_are_set_and_unknown_runs_or_statuses_are_refused(api
     with unchanged(ds):
         assert "'SKIPPED' is not a valid test run status" in api.error(
             'mutation($id: String!) { updateTestRunStatus(id: $id, status: "SKIPPED") }', {"id": run["id"]})
-        assert "'feedface' was not found" in api.error('mutation { updateTestRunComment(id: "feedface", comment: "x") }')
+        assert "'feedface' was not found" in api.refused("updateTestRunComment", id="feedface", comment="x")
 
 
 def test_a_step_result_is_recorded_with_evidence_served_back_byte_for_byte(api, ds, run):
@@ -83,60 +83,49 @@ def test_a_step_result_is_recorded_with_evidence_served_back_byte_for_byte(api, 
 
 
 def test_run_evidence_is_added_and_removed(api, ds, run):
-    added = api.data('mutation($id: String!, $e: [AttachmentDataInput]!) { addEvidenceToTestRun(id: $id, evidence: $e) { addedEvidence warnings } }',
-                     {"id": run["id"], "e": [{"filename": "shot.png", "mimeType": "image/png", "data": b64(b"\x00png")},
-                                             {"filename": "empty.txt", "mimeType": "text/plain", "data": ""}]})
-    ids = added["addEvidenceToTestRun"]["addedEvidence"]
+    files = [{"filename": "shot.png", "mimeType": "image/png", "data": b64(b"\x00png")},
+             {"filename": "empty.txt", "mimeType": "text/plain", "data": ""}]
+    ids = api.mutate("addEvidenceToTestRun", "addedEvidence warnings", id=run["id"], evidence=files)["addedEvidence"]
     served = {e["id"]: e for e in read(api, run["id"])["evidence"]}
     assert served[ids[0]]["size"] == 4 and served[ids[1]]["size"] == 0
     assert served[ids[0]]["downloadLink"] == f"{api.url}/api/v2/attachments/{ids[0]}"
     assert api.download(ids[0]).content == b"\x00png" and api.download(ids[1]).content == b""
-    removed = api.data('mutation($id: String!) { removeEvidenceFromTestRun(id: $id, evidenceFilenames: ["empty.txt"]) { removedEvidence } }',
-                       {"id": run["id"]})
-    assert removed["removeEvidenceFromTestRun"]["removedEvidence"] == [ids[1]]
-    assert ids[1] not in ds.attachments
+    removed = api.mutate("removeEvidenceFromTestRun", "removedEvidence", id=run["id"], evidenceFilenames=["empty.txt"])
+    assert removed["removedEvidence"] == [ids[1]] and ids[1] not in ds.attachments
 
 
 def test_step_evidence_and_defects_have_their_own_mutations(api, ds, run):
-    step_id = run["steps"][0]["id"]
-    variables = {"run": run["id"], "step": step_id}
-    evidence = api.data('mutation($run: String!, $step: String!) { addEvidenceToTestRunStep(testRunId: $run, stepId: $step, evidence: [{filename: "s.txt", data: "c3RlcA=="}]) { addedEvidence } }',
-                        variables)["addEvidenceToTestRunStep"]["addedEvidence"]
+    step = {"testRunId": run["id"], "stepId": run["steps"][0]["id"]}
+    evidence = api.mutate("addEvidenceToTestRunStep", "addedEvidence", **step,
+                          evidence=[{"filename": "s.txt", "data": b64(b"step")}])["addedEvidence"]
     assert api.download(evidence[0]).content == b"step"
-    api.data('mutation($run: String!, $step: String!) { removeEvidenceFromTestRunStep(testRunId: $run, stepId: $step, evidenceIds: ["%s"]) { removedEvidence } }' % evidence[0],
-             variables)
-    added = api.data('mutation($run: String!, $step: String!) { addDefectsToTestRunStep(testRunId: $run, stepId: $step, issues: ["70002"]) { addedDefects } }',
-                     variables)["addDefectsToTestRunStep"]["addedDefects"]
+    api.mutate("removeEvidenceFromTestRunStep", "removedEvidence", **step, evidenceIds=evidence)
+    added = api.mutate("addDefectsToTestRunStep", "addedDefects", **step, issues=["70002"])["addedDefects"]
     assert added == ["70002"] and "70002" in run["steps"][0]["defects"]
-    api.data('mutation($run: String!, $step: String!) { removeDefectsFromTestRunStep(testRunId: $run, stepId: $step, issues: ["70002"]) { removedDefects } }',
-             variables)
+    api.mutate("removeDefectsFromTestRunStep", "removedDefects", **step, issues=["70002"])
     assert "70002" not in run["steps"][0]["defects"] and evidence[0] not in ds.attachments
 
 
 def test_run_defects_are_added_by_id_or_key_and_removed(api, ds, run):
-    added = api.data('mutation($id: String!) { addDefectsToTestRun(id: $id, issues: ["BRAVO-3", "80001"]) { addedDefects } }',
-                     {"id": run["id"]})["addDefectsToTestRun"]["addedDefects"]
+    added = api.mutate("addDefectsToTestRun", "addedDefects", id=run["id"], issues=["BRAVO-3", "80001"])
     bravo_3 = next(r["issueId"] for r in ds.tests + ds.preconditions if r["jira"]["key"] == "BRAVO-3")
-    assert added == [bravo_3, "80001"]
-    api.data('mutation($id: String!) { removeDefectsFromTestRun(id: $id, issues: ["80001"]) }', {"id": run["id"]})
+    assert added["addedDefects"] == [bravo_3, "80001"]
+    api.mutate("removeDefectsFromTestRun", id=run["id"], issues=["80001"])
     assert "80001" not in read(api, run["id"])["defects"]
     with unchanged(ds):
-        assert "not an issue id or key" in api.error(
-            'mutation($id: String!) { addDefectsToTestRun(id: $id, issues: ["not a key"]) { addedDefects } }',
-            {"id": run["id"]})
+        assert "not an issue id or key" in api.refused("addDefectsToTestRun", "addedDefects", id=run["id"],
+                                                       issues=["not a key"])
 
 
 def test_iterations_take_a_status_and_their_step_results_take_evidence(api, ds):
     run = next(r for r in ds.test_runs if len(r["_iterations"]) == 2)
-    api.data('mutation($id: String!) { updateIterationStatus(testRunId: $id, iterationRank: "2", status: "FAILED") { warnings } }',
-             {"id": run["id"]})
+    api.mutate("updateIterationStatus", "warnings", testRunId=run["id"], iterationRank="2", status="FAILED")
     assert run["_iterations"][1]["status"]["name"] == "FAILED"
     step_id = run["_iterations"][1]["_step_results"][0]["id"]
-    evidence = api.data('mutation($run: String!, $step: String!) { addEvidenceToTestRunStep(testRunId: $run, stepId: $step, iterationRank: "2", evidence: [{filename: "i.txt", data: "aXQ="}]) { addedEvidence } }',
-                        {"run": run["id"], "step": step_id})["addEvidenceToTestRunStep"]["addedEvidence"]
+    evidence = api.mutate("addEvidenceToTestRunStep", "addedEvidence", testRunId=run["id"], stepId=step_id,
+                          iterationRank="2", evidence=[{"filename": "i.txt", "data": b64(b"it")}])["addedEvidence"]
     assert run["_iterations"][1]["_step_results"][0]["evidence"][-1]["id"] == evidence[0]
     assert ds.attachments[evidence[0]]["owner"] == {"kind": "iteration_step", "id": f"{run['id']}/1/{step_id}"}
     with unchanged(ds):
-        assert "iteration '9'" in api.error(
-            'mutation($id: String!) { updateIterationStatus(testRunId: $id, iterationRank: "9", status: "FAILED") { warnings } }',
-            {"id": run["id"]})
+        assert "iteration '9'" in api.refused("updateIterationStatus", "warnings", testRunId=run["id"],
+                                              iterationRank="9", status="FAILED")
