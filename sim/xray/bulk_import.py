@@ -37,7 +37,8 @@ _XRAY_KEYS = {"testtype", "xray_testtype", "steps", "xray_steps", "gherkin_def",
               "xray_preconditions", "update_key", "xray_issue_type", "xray_id", "fields", "update"}
 
 _BULK_FIELDS = {"testType": "testtype", "preconditionIssueIds": "xray_preconditions",
-                "folderPath": "xray_test_repository_folder", "gherkin": "gherkin_def", "unstructured": "unstructured_def"}
+                "folderPath": "xray_test_repository_folder", "gherkin": "gherkin_def",
+                "unstructured": "unstructured_def"}
 
 
 class ImportRefused(Exception):
@@ -121,7 +122,7 @@ class BulkImports:
         if not isinstance(body, list) or not body:
             raise ImportRefused(400, "Wrong request syntax: the body must be a non-empty JSON array of tests.")
         if len(body) > MAX_TESTS:
-            raise ImportRefused(400, f"The maximum number of tests in one import is {MAX_TESTS}; {len(body)} were sent.")
+            raise ImportRefused(400, f"At most {MAX_TESTS} tests can be imported at once; {len(body)} were sent.")
         with self._lock:
             if any(j["user"] == user and j["result"] is None for j in self._jobs.values()):
                 raise ImportRefused(400, "An import job is already in progress for this user. "

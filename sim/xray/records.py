@@ -1,7 +1,7 @@
 """New records shaped as ``Dataset`` shapes them, and the checks Xray and Jira make on what a client sends.
 
-Checks come first and change nothing; the ``new_*`` functions then add to the dataset (files: ``sim.xray.files``). The
-caller holds ``ds.lock`` and passes the change's time as ``stamp``.
+Checks come first and change nothing; the ``new_*`` functions then add to the dataset (files are kept by
+``sim.xray.files``). The caller holds ``ds.lock`` and passes the change's time as ``stamp``.
 """
 from __future__ import annotations
 
@@ -239,7 +239,8 @@ def check_step(ds, test: dict, step, field: str = "step") -> tuple[dict, list[tu
     custom = []
     for value in step.get("customFields") or []:
         if not isinstance(value, dict) or value.get("id") not in known:
-            raise ChangeError(field, f"The step custom field '{(value or {}).get('id')}' does not exist in the project.")
+            unknown = (value or {}).get("id")
+            raise ChangeError(field, f"The step custom field '{unknown}' does not exist in the project.")
         custom.append({"id": value["id"], "name": known[value["id"]], "value": value.get("value")})
     call = step.get("callTestIssueId")
     if call is not None:
