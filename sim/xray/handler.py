@@ -288,7 +288,10 @@ class XrayHandler(BaseHTTPRequestHandler):
         self._send_attachment(att_id, meta)
 
     def _send_attachment(self, att_id: str, meta: dict) -> None:
-        data = self.sim.dataset.attachment_bytes(att_id)
+        try:
+            data = self.sim.dataset.attachment_bytes(att_id)
+        except KeyError:  # deleted by a change since it was looked up
+            return self._send(404, {"error": "Attachment not found"})
         self._send(200, data, "application/octet-stream",
                    headers={"Content-Disposition": 'attachment; filename="download"'})
 
