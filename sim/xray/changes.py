@@ -41,6 +41,7 @@ def check_definition(kind: str, steps, gherkin, unstructured) -> None:
 
 
 def scenario_type(gherkin: str | None) -> str | None:
+    """What Xray derives from a Gherkin definition: an outline when it has examples."""
     if gherkin is None:
         return None
     return "scenario_outline" if "Examples:" in gherkin else "scenario"
@@ -220,6 +221,7 @@ def insert_runs(ds, runs: list[dict]) -> None:
 
 
 def drop_runs(ds, runs: list[dict]) -> None:
+    """Remove runs and the evidence files they hold."""
     ids = {r["id"] for r in runs}
     ds.test_runs[:] = [r for r in ds.test_runs if r["id"] not in ids]
     for run_id in ids:
