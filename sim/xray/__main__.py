@@ -19,10 +19,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, default=None, help="requests per window per client")
     parser.add_argument("--rate-window", type=float, default=300.0, help="seconds")
     parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--import-delay", type=float, default=0.2, help="seconds a bulk import job takes")
+    parser.add_argument("--clock-skew", type=float, default=0.0, help="seconds Xray's clock runs ahead (or behind)")
     args = parser.parse_args(argv)
 
     sim = XraySimulator(scale=args.scale, seed=args.seed, clients={args.client_id: args.client_secret},
-                        rate_limit=args.rate_limit, rate_window=args.rate_window, host=args.host, port=args.port)
+                        rate_limit=args.rate_limit, rate_window=args.rate_window, host=args.host, port=args.port,
+                        import_delay=args.import_delay)
+    sim.set_clock(skew_seconds=args.clock_skew)
     if args.latency_ms:
         sim.set_faults(latency_ms=args.latency_ms)
     sim.start()

@@ -5,7 +5,8 @@
 - ``projects``: ``[{"id", "key", "name"}]`` (also what the fake Jira lists). The last project has no
   Xray data at all.
 - ``tests``, ``preconditions``, ``test_sets``, ``test_plans``, ``test_executions``, ``test_runs``: lists of
-  records in the order the API returns them (issue id order; runs by execution, then test). Each record
+  records in the order the API returns them (by project, then issue id; runs by execution in that
+  order, then test; new items keep to it). Each record
   holds the GraphQL fields by their API names (``issueId``, ``projectId``, ``jira``, ``lastModified``,
   ``testType``, ``steps``, ``gherkin``, ...), with attachments *without* ``downloadLink`` (the server
   adds ``{base}/api/v2/attachments/{id}``). Relations are kept in underscore keys that are not API
@@ -22,12 +23,17 @@
   "preconditionsCount", "issuesCount", "folders": [child nodes]}`` (what ``getFolder`` returns).
 - ``project_settings``: ``{projectId: getProjectSettings result}``; ``statuses``, ``step_statuses``,
   ``issue_link_types``.
+- What Jira holds and the mutations validate against: ``people`` (``[{"accountId", "displayName"}]``),
+  ``priorities`` (names), ``components`` and ``versions`` (``{projectId: [names]}``; DELTA has fewer).
 - ``attachments``: ``{id: {"id", "filename", "size", "storedInJira", "owner": {"kind", "id"}}}`` for every
   step attachment (owner kind ``test_step``: test issue id + step id) and piece of evidence (``test_run``,
   ``test_run_step``, ``iteration_step``); ``attachment_bytes(id)`` and ``attachment_sha256(id)`` give
   the content (``KeyError`` for files stored in Jira: Xray cannot serve those).
 - ``query(document, variables=None, base_url=...)``: execute a document over the data without Xray's
   limits (see ``sim.xray.graphql_api``): the exact answer an unbounded Xray would give.
+- The data changes through ``sim.xray.changes`` (mutations, imports, the simulator's control API), under
+  ``lock``, stamping ``lastModified`` from ``clock`` (``sim.xray.clock``); ``reindex()`` rebuilds the
+  indexes and folder counts after a change; ``snapshot()`` is a deep copy to compare against later.
 
 Edge cases built in (counts are for scale 1; ``scale`` multiplies the ordinary volume, not these):
 the first project has more than 100 tests, a test set with 250 tests, a test plan with 150 tests, an
@@ -38,10 +44,15 @@ strings, attachments of 0 bytes and of several hundred KB, and a few files ``sto
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
+
+from . import folders
+from .clock import SimClock
 
 EPOCH = datetime(2025, 1, 6, 9, 0, 0, tzinfo=timezone.utc)
 
@@ -72,6 +83,12 @@ FOLDER_TREE = [
     ("Ünïcode 文件夹", []),
     ("Empty", []),
 ]
+PRIORITIES = ["Highest", "High", "Medium", "Low", "Lowest"]
+# Every component and version the generated issues use, plus one spare; DELTA lacks most, so a restore
+# mapping a project onto it meets what the target does not have.
+COMPONENTS = ["API", "UI", "Backend ⚙", "Payments"]
+VERSIONS = ["1.0", "2.0-beta", "3.0"]
+SPARSE_PROJECT = {"components": ["API"], "versions": ["1.0"]}
 ISSUE_LINK_TYPES = [{"id": "10000", "name": "Blocks"}, {"id": "10006", "name": "Tests"},
                     {"id": "10003", "name": "Relates"}]
 
@@ -117,6 +134,16 @@ class Dataset:
         self.folders: dict[str, dict] = {}
         self.project_settings: dict[str, dict] = {}
         self._sha256: dict[str, str] = {}
+        self._uploads: dict[str, bytes] = {}  # attachment id -> bytes a client sent (evidence, step files)
+        self.people = [dict(p) for p in PEOPLE]
+        self.priorities = list(PRIORITIES)
+        self.components = {p["id"]: list(COMPONENTS) for p in self.projects[:3]}
+        self.versions = {p["id"]: list(VERSIONS) for p in self.projects[:3]}
+        for project in self.projects[3:]:
+            self.components[project["id"]] = list(SPARSE_PROJECT["components"])
+            self.versions[project["id"]] = list(SPARSE_PROJECT["versions"])
+        self.lock = threading.RLock()
+        self.clock = SimClock()
         sizes = [(260, 20, 3, 2, 6), (45, 5, 2, 1, 3), (6, 1, 1, 1, 1)]
         for project, size in zip(self.projects, sizes):
             self._build_project(project, *size)
@@ -181,6 +208,8 @@ class Dataset:
         meta = self.attachments[att_id]
         if meta["storedInJira"]:
             raise KeyError(att_id)
+        if att_id in self._uploads:
+            return self._uploads[att_id]
         return random.Random(f"{self.seed}:{att_id}").randbytes(meta["size"])
 
     def attachment_sha256(self, att_id: str) -> str:
@@ -496,6 +525,27 @@ class Dataset:
             for record in records:
                 for test_id in record["_tests"]:
                     self.member_of.setdefault((kind, test_id), []).append(record["issueId"])
+
+    def reindex(self) -> None:
+        """Rebuild the by-id indexes, memberships and folder counts after the records changed."""
+        self._index()
+        for pid, root in self.folders.items():
+            folders.recount(root, pid, self.tests, self.preconditions)
+
+    def snapshot(self) -> "Dataset":
+        """A deep copy of the current ground truth, with its own lock and clock, to compare against later."""
+        with self.lock:
+            return copy.deepcopy(self)
+
+    def __deepcopy__(self, memo):
+        clone = Dataset.__new__(Dataset)
+        memo[id(self)] = clone
+        for name, value in self.__dict__.items():
+            if name not in ("lock", "clock"):
+                setattr(clone, name, copy.deepcopy(value, memo))
+        clone.lock = threading.RLock()
+        clone.clock = SimClock(self.clock.skew_seconds)
+        return clone
 
     def query(self, document: str, variables: dict | None = None, base_url: str = "http://xray.invalid") -> dict:
         """Execute a GraphQL document over this data without Xray's limits; return the whole response."""

@@ -32,9 +32,12 @@ from graphql import (
 from graphql import execute as graphql_execute
 from graphql.utilities import value_from_ast_untyped
 
+from . import mutations, run_mutations
 from .resolvers import MAX_LIMIT, RESOLVERS
 
 SCHEMA_PATH = Path(__file__).with_name("schema.graphql")
+# run_mutations registers its resolvers into mutations.MUTATIONS when imported.
+MUTATION_MODULES = (mutations, run_mutations)
 MAX_ITEMS = 10_000
 RESOLVER_LIMIT = 25
 
@@ -52,7 +55,7 @@ def _load_schema():
     json_type.serialize = lambda value: value
     json_type.parse_value = lambda value: value
     json_type.parse_literal = lambda node, variables=None: value_from_ast_untyped(node, variables)
-    for type_name, fields in RESOLVERS.items():
+    for type_name, fields in {**RESOLVERS, "Mutation": mutations.MUTATIONS}.items():
         graphql_type = schema.type_map[type_name]
         for field_name, resolver in fields.items():
             graphql_type.fields[field_name].resolve = resolver
@@ -108,12 +111,19 @@ def measure(document_ast, variables: dict | None) -> tuple[int, int, list[str]]:
     return totals[0], totals[1], problems
 
 
-def root_fields(document_ast) -> tuple[str, ...]:
+def root_fields(document_ast, operation: str = "query") -> tuple[str, ...]:
+    """The root fields of the document's operations of one type (``query`` or ``mutation``)."""
     names = []
     for definition in document_ast.definitions:
-        if isinstance(definition, OperationDefinitionNode):
+        if isinstance(definition, OperationDefinitionNode) and definition.operation.value == operation:
             names += [s.name.value for s in definition.selection_set.selections if isinstance(s, FieldNode)]
     return tuple(names)
+
+
+def mutation_names(document: str) -> tuple[str, ...]:
+    """The mutations a document sends (none for a document that does not parse)."""
+    ast, _errors = _parsed(document)
+    return root_fields(ast, "mutation") if ast is not None else ()
 
 
 def execute(dataset, document: str, variables: dict | None = None, *, base_url: str,
@@ -150,9 +160,11 @@ def _execute(dataset, document, variables, base_url, enforce_limits, resolver_li
         if problems:
             return GraphQLOutcome(200, {"data": None, "errors": [{"message": p} for p in problems]}, names)
     context = {"dataset": dataset, "base_url": base_url.rstrip("/"), "enforce_limits": enforce_limits}
-    # Every resolver is synchronous: skipping the awaitable checks saves a tenth of the time.
-    result = graphql_execute(SCHEMA, ast, context_value=context, variable_values=variables,
-                             operation_name=operation_name, is_awaitable=_never_awaitable)
+    # One document at a time sees the data: a mutation in another thread never shows half done.
+    with dataset.lock:
+        # Every resolver is synchronous: skipping the awaitable checks saves a tenth of the time.
+        result = graphql_execute(SCHEMA, ast, context_value=context, variable_values=variables,
+                                 operation_name=operation_name, is_awaitable=_never_awaitable)
     body = {"data": result.data}
     if result.errors:
         body["errors"] = [e.formatted for e in result.errors]

@@ -1,8 +1,9 @@
 """The simulator's HTTP handler: Xray's routes (also under /us, /eu, /au) and the /_sim control routes.
 
-``POST /api/v2/authenticate``, ``POST /api/v2/graphql``, ``GET /api/v2/attachments/{id}``;
-``GET|POST /_sim/faults``, ``GET /_sim/stats``, ``POST /_sim/stats/reset``, ``POST /_sim/revoke-tokens``,
-``POST /_sim/clients``, and ``GET /_sim/blob/{id}`` (the signed URL redirected downloads land on).
+``POST /api/v2/authenticate``, ``POST /api/v2/graphql``, ``GET /api/v2/attachments/{id}``,
+``POST /api/v2/import/test/bulk`` (``sim.xray.bulk_import``), ``GET /api/v2/import/test/bulk/{jobId}/status``,
+``POST /api/v2/import/execution`` (``sim.xray.execution_import``); ``GET /_sim/blob/{id}`` (the signed URL
+redirected downloads land on) and the control routes of ``sim.xray.control``.
 """
 from __future__ import annotations
 
@@ -19,7 +20,11 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, urlsplit
 
-from .graphql_api import execute
+from . import control
+from .bulk_import import ImportRefused
+from .execution_import import import_execution
+from .graphql_api import execute, mutation_names
+from .errors import ChangeError
 
 if TYPE_CHECKING:
     from .server import XraySimulator
@@ -27,11 +32,28 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 THROTTLE_TEXT = "Too many requests in this time frame."
-_ROUTE = re.compile(r"^(?:/(us|eu|au))?/api/v2/(authenticate|graphql|attachments/([^/]+))$")
+_PREFIX = re.compile(r"^(?:/(us|eu|au))?/api/v2/(.+)$")
+# (path after /api/v2/, request kind as counted in stats and faults, method)
+_ROUTES = [
+    (re.compile(r"authenticate"), "authenticate", "POST"),
+    (re.compile(r"graphql"), "graphql", "POST"),
+    (re.compile(r"attachments/([^/]+)"), "attachment", "GET"),
+    (re.compile(r"import/test/bulk"), "import_test_bulk", "POST"),
+    (re.compile(r"import/test/bulk/([^/]+)/status"), "import_test_bulk_status", "GET"),
+    (re.compile(r"import/execution"), "import_execution", "POST"),
+]
 
 
 def _http_date_in(seconds: float) -> str:
     return format_datetime(datetime.now(timezone.utc) + timedelta(seconds=seconds), usegmt=True)
+
+
+def _mutations_in(body: bytes) -> tuple[str, ...]:
+    try:
+        document = json.loads(body)["query"]
+    except (ValueError, KeyError, TypeError):
+        return ()
+    return mutation_names(document) if isinstance(document, str) else ()
 
 
 class XrayHandler(BaseHTTPRequestHandler):
@@ -114,25 +136,28 @@ class XrayHandler(BaseHTTPRequestHandler):
         try:
             if path.startswith("/_sim/"):
                 return self._control(method, path)
-            match = _ROUTE.match(path)
-            if not match:
+            prefix = _PREFIX.match(path)
+            route = next(((r, kind, verb) for r, kind, verb in _ROUTES if r.fullmatch(prefix.group(2))), None) \
+                if prefix else None
+            if route is None:
                 self._read_body()
                 return self._send(404, {"error": "Not found"})
-            region = match.group(1) or "global"
-            kind = "attachment" if match.group(3) else match.group(2)
-            expected = "GET" if kind == "attachment" else "POST"
+            pattern, kind, expected = route
             if method != expected:
                 self._read_body()
                 return self._send(405, {"error": "Method not allowed"})
-            self._api(kind, region, match.group(3))
+            argument = pattern.fullmatch(prefix.group(2)).groups()
+            self._api(kind, prefix.group(1) or "global", argument[0] if argument else None)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _api(self, kind: str, region: str, att_id: str | None) -> None:
+    def _api(self, kind: str, region: str, argument: str | None) -> None:
         sim = self.sim
         body = self._read_body()
         sim.count("requests")
         sim.count(kind)
+        if kind == "graphql":  # counted as sent, whatever answers it
+            sim.record_mutations(_mutations_in(body))
         fault, faults = sim.next_fault(kind)
         if faults.get("latency_ms"):
             time.sleep(float(faults["latency_ms"]) / 1000)
@@ -161,7 +186,9 @@ class XrayHandler(BaseHTTPRequestHandler):
             return self._too_many(wait, faults)
         if kind == "graphql":
             return self._graphql(body, region, fault)
-        return self._attachment(att_id, region, faults, fault)
+        if kind == "attachment":
+            return self._attachment(argument, region, faults, fault)
+        return self._import(kind, body, client_id, argument, fault)
 
     def _authenticate(self, body: bytes, faults: dict, fault: str | None) -> None:
         sim = self.sim
@@ -173,7 +200,8 @@ class XrayHandler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             return self._send(400, "Wrong request syntax.", "text/plain")
         client = sim.clients.get(client_id)
-        if client is None or not hmac.compare_digest(client["secret"].encode(), secret.encode()):
+        if client is None or not hmac.compare_digest(client["secret"].encode(), secret.encode()) \
+                or faults.get("reject_credentials"):
             sim.count("auth_rejected")
             return self._send(401, {"error": "Authentication failed. Invalid client credentials!"})
         wait = sim.admit(client_id)
@@ -195,6 +223,9 @@ class XrayHandler(BaseHTTPRequestHandler):
         except (ValueError, KeyError, TypeError):
             sim.count("bad_requests")
             return self._send(400, {"errors": [{"message": "Wrong request syntax."}]})
+        failing = sim.mutation_fault(mutation_names(document))
+        if failing is not None:
+            return self._failed_mutation(failing)
         base = sim.region_url(region)
         outcome = execute(sim.dataset, document, variables, base_url=base, resolver_limit=sim.resolver_limit,
                           operation_name=payload.get("operationName"))
@@ -203,6 +234,37 @@ class XrayHandler(BaseHTTPRequestHandler):
         if fault == "truncate":
             raw = raw[: len(raw) // 2]
         self._send(outcome.status, raw)
+
+    def _failed_mutation(self, failing: dict) -> None:
+        status = int(failing.get("status") or 503)
+        if status == 200:
+            message = f"{failing['name']} failed: an internal error occurred."
+            return self._send(200, {"data": None, "errors": [{"message": message}]})
+        self._send(status, "<html><body>Service unavailable</body></html>", "text/html")
+
+    def _import(self, kind: str, body: bytes, client_id: str, job_id: str | None, fault: str | None) -> None:
+        sim = self.sim
+        try:
+            payload = json.loads(body) if kind != "import_test_bulk_status" else None
+        except ValueError:
+            return self._send(400, {"error": "Wrong request syntax."})
+        try:
+            if kind == "import_test_bulk":
+                project = (parse_qs(urlsplit(self.path).query).get("project") or [None])[0]
+                answer = {"jobId": sim.imports.submit(client_id, payload, project, fail=sim.fail_import_job())}
+            elif kind == "import_test_bulk_status":
+                answer = sim.imports.status(client_id, job_id)
+            else:
+                with sim.dataset.lock:
+                    answer = import_execution(sim.dataset, payload, sim.dataset.clock.stamp(), sim.jira_url)
+        except ImportRefused as exc:
+            return self._send(exc.status, {"error": exc.text})
+        except ChangeError as exc:
+            return self._send(400, {"error": f"{exc.field}: {exc.message}"})
+        raw = json.dumps(answer).encode("utf-8")
+        if fault == "truncate":
+            raw = raw[: len(raw) // 2]
+        self._send(200, raw)
 
     def _attachment(self, att_id: str, region: str, faults: dict, fault: str | None) -> None:
         sim = self.sim
@@ -226,14 +288,16 @@ class XrayHandler(BaseHTTPRequestHandler):
         self._send_attachment(att_id, meta)
 
     def _send_attachment(self, att_id: str, meta: dict) -> None:
-        data = self.sim.dataset.attachment_bytes(att_id)
+        try:
+            data = self.sim.dataset.attachment_bytes(att_id)
+        except KeyError:  # deleted by a change since it was looked up
+            return self._send(404, {"error": "Attachment not found"})
         self._send(200, data, "application/octet-stream",
                    headers={"Content-Disposition": 'attachment; filename="download"'})
 
     # ---- control routes -------------------------------------------------------------------------
 
     def _control(self, method: str, path: str) -> None:
-        sim = self.sim
         body = self._read_body()
         if path.startswith("/_sim/blob/") and method == "GET":
             return self._blob(path.rsplit("/", 1)[-1])
@@ -241,28 +305,10 @@ class XrayHandler(BaseHTTPRequestHandler):
             payload = json.loads(body) if body else {}
         except ValueError:
             return self._send(400, {"error": "invalid JSON"})
-        if path == "/_sim/faults":
-            if method == "POST":
-                try:
-                    sim.set_faults(**payload)
-                except (TypeError, ValueError) as exc:
-                    return self._send(400, {"error": str(exc)})
-            return self._send(200, sim.faults)
-        if path == "/_sim/stats" and method == "GET":
-            return self._send(200, sim.stats())
-        if path == "/_sim/stats/reset" and method == "POST":
-            sim.reset_stats()
-            return self._send(200, sim.stats())
-        if path == "/_sim/revoke-tokens" and method == "POST":
-            sim.revoke_tokens()
-            return self._send(204, b"")
-        if path == "/_sim/clients" and method == "POST":
-            try:
-                sim.add_client(payload["client_id"], payload["client_secret"], payload.get("region", "global"))
-            except (KeyError, TypeError):
-                return self._send(400, {"error": "client_id and client_secret are required"})
-            return self._send(204, b"")
-        return self._send(404, {"error": "Not found"})
+        if not isinstance(payload, dict):
+            return self._send(400, {"error": "the body must be a JSON object"})
+        status, answer = control.answer(self.sim, method, path, payload)
+        self._send(status, answer)
 
     def _blob(self, att_id: str) -> None:
         sim = self.sim

@@ -28,8 +28,12 @@ def _by_ids(index: dict, ids: list[str], only: list[str] | None) -> list:
 
 
 def _parse_moment(value: str) -> datetime:
+    """ISO 8601 (``Z``, an offset, or none: UTC), a date alone, or Jira's ``yyyy/MM/dd [HH:mm]``."""
+    text = value.strip().replace("Z", "+00:00") if isinstance(value, str) else ""
+    if _JIRA_DATE.match(text):
+        text = text.replace("/", "-")
     try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise GraphQLError(f"modifiedSince is not a valid date: {value!r}") from None
     if moment.tzinfo is None:
@@ -37,6 +41,13 @@ def _parse_moment(value: str) -> datetime:
     return moment
 
 
+def _modified_after(records: list[dict], since: str) -> list[dict]:
+    """Records whose lastModified is strictly after ``since``."""
+    moment = _parse_moment(since)
+    return [r for r in records if _parse_moment(r["lastModified"]) > moment]
+
+
+_JIRA_DATE = re.compile(r"^\d{4}/\d{2}/\d{2}( \d{2}:\d{2})?$")
 _JQL_PROJECT = re.compile(r'^\s*project\s*(?:=\s*"?([A-Za-z0-9_]+)"?|in\s*\(([^)]*)\))\s*$', re.I)
 _JQL_KEYS = re.compile(r"^\s*(?:key|issue|issuekey)\s+in\s*\(([^)]*)\)\s*$", re.I)
 
@@ -72,8 +83,7 @@ def _filter(info, records: list[dict], args: dict) -> list[dict]:
     if args.get("jql"):
         out = _jql_filter(dataset, out, args["jql"])
     if args.get("modifiedSince"):
-        since = _parse_moment(args["modifiedSince"])
-        out = [r for r in out if _parse_moment(r["lastModified"]) >= since]
+        out = _modified_after(out, args["modifiedSince"])
     type_filter = args.get("testType") or args.get("preconditionType")
     if type_filter:
         key = "testType" if "testType" in args else "preconditionType"
@@ -113,8 +123,7 @@ def _runs(_root, info, limit, start=None, testIssueIds=None, testExecIssueIds=No
             wanted = set(wanted)
             runs = [r for r in runs if r[key] in wanted]
     if modifiedSince:
-        since = _parse_moment(modifiedSince)
-        runs = [r for r in runs if _parse_moment(r["lastModified"]) >= since]
+        runs = _modified_after(runs, modifiedSince)
     return _page(info, runs, limit, start)
 
 

@@ -1,7 +1,11 @@
-"""The Xray simulator's HTTP server: authentication, GraphQL, attachments, rate limit and faults.
+"""The Xray simulator's HTTP server: authentication, GraphQL, attachments, imports, rate limit and faults.
 
-Routes are served by ``sim.xray.handler`` (Xray's API, also under ``/us``, ``/eu``, ``/au``, and the
-``/_sim/...`` control routes other processes use to switch faults and read counters).
+Routes are served by ``sim.xray.handler`` (Xray's API, also under ``/us``, ``/eu``, ``/au``) and
+``sim.xray.control`` (the ``/_sim/...`` routes other processes use to switch faults, read counters,
+move the clock and drive changes). Request kinds, as counted in ``stats()`` and targeted by faults:
+``authenticate``, ``graphql`` (queries and mutations), ``attachment``, ``import_test_bulk``,
+``import_test_bulk_status``, ``import_execution``. Every kind but ``authenticate``'s refusals counts
+against the rate limit, a mutation exactly like a query.
 
 Faults (``XraySimulator.set_faults(**faults)`` or ``POST /_sim/faults`` with the same JSON keys):
 
@@ -17,10 +21,26 @@ Faults (``XraySimulator.set_faults(**faults)`` or ``POST /_sim/faults`` with the
   ``retry_after_format``: ``"seconds"`` (default) or ``"date"`` (an HTTP date).
 - ``redirect_attachments``: attachment downloads redirect to a signed URL on another host name
   (``localhost`` instead of ``127.0.0.1``) that refuses requests carrying an ``Authorization`` header.
-- ``fault_targets``: request kinds the every-Nth faults count and hit (default graphql and attachment;
-  add ``authenticate`` to hit that too).
+- ``fault_targets``: request kinds the every-Nth faults count and hit (default graphql, attachment and
+  the three import kinds; add ``authenticate`` to hit that too).
+- ``fail_mutation``: ``{"name": "createTestSet", "times": 1, "status": 503}`` (or a list of them): a
+  GraphQL request sending that mutation answers ``status`` (an HTML error page; with 200, a GraphQL error)
+  without changing anything, ``times`` times (absent: every time).
+- ``reject_credentials``: ``true`` revokes every issued token at once and makes ``authenticate`` answer
+  401 (as for a wrong secret) until the faults are cleared: credentials rejected mid-run.
+- ``fail_import_jobs``: ``true`` or a count: the next bulk import jobs end ``failed``, importing nothing.
 
 "Every Nth" counts the targeted requests since the faults were last set.
+
+Other controls (methods, and routes in ``sim.xray.control``): ``set_clock(skew_seconds=...)`` and
+``clock()`` (``/_sim/clock``): ``lastModified`` stamps are real UTC time plus the skew;
+``change(op, **args)`` and the methods it names (``add``, ``edit``, ``edit_run``, ``edit_run_step``,
+``add_evidence``, ``delete``, ``link``, ``unlink``; see ``sim.xray.admin``; ``/_sim/change``);
+``snapshot()`` (a deep copy of the ground truth; ``/_sim/snapshot`` as JSON, ``/_sim/query`` to run a
+document on it); ``imports.delay`` (seconds a bulk import job takes, default ``import_delay`` = 0.2;
+``/_sim/imports``); ``stats()``: requests per kind, ``mutations`` (total sent) and ``by_mutation``
+(per mutation name, counted when received, whatever answered), ``by_query``, ``fault_*`` counts,
+``rate_limited``, ``max_in_window``.
 """
 from __future__ import annotations
 
@@ -36,6 +56,8 @@ from http.server import ThreadingHTTPServer
 
 import jwt
 
+from .admin import AdminMixin
+from .bulk_import import BulkImports
 from .dataset import Dataset
 from .graphql_api import RESOLVER_LIMIT
 from .handler import THROTTLE_TEXT, XrayHandler  # noqa: F401 - THROTTLE_TEXT is part of this module's API
@@ -48,17 +70,20 @@ REGIONS = ("us", "eu", "au")
 FAULT_KEYS = {
     "latency_ms", "error_every", "error_status", "reset_every", "truncate_every", "throttle_body_every",
     "too_many_every", "revoke_every", "retry_after", "retry_after_format", "redirect_attachments",
-    "fault_targets",
+    "fault_targets", "fail_mutation", "reject_credentials", "fail_import_jobs",
 }
+DEFAULT_TARGETS = ("graphql", "attachment", "import_test_bulk", "import_test_bulk_status", "import_execution")
+DEFAULT_JIRA_URL = "https://xray-sim.atlassian.net"
 
 
-class XraySimulator:
+class XraySimulator(AdminMixin):
     """A running Xray Cloud stand-in over a generated ``Dataset`` (see ``sim.xray.dataset``)."""
 
     def __init__(self, dataset: Dataset | None = None, *, scale: int = 1, seed: int = 7,
                  clients: dict[str, str] | None = None, rate_limit: int | None = None,
                  rate_window: float = 300.0, token_ttl: int = 86400, resolver_limit: int | None = RESOLVER_LIMIT,
-                 host: str = "127.0.0.1", port: int = 0):
+                 host: str = "127.0.0.1", port: int = 0, import_delay: float = 0.2,
+                 jira_url: str = DEFAULT_JIRA_URL):
         self.dataset = dataset or Dataset(scale=scale, seed=seed)
         self.clients = {cid: {"secret": sec, "region": "global"}
                         for cid, sec in (clients or {DEFAULT_CLIENT_ID: DEFAULT_CLIENT_SECRET}).items()}
@@ -72,7 +97,11 @@ class XraySimulator:
         self._windows: dict[str, deque] = {}
         self._stats = Counter()
         self._by_query = Counter()
+        self._by_mutation = Counter()
+        self._mutation_faults: list[dict] = []
         self._max_in_window = 0
+        self.jira_url = jira_url
+        self.imports = BulkImports(self.dataset, delay=import_delay, jira_url=jira_url)
         self._connections: set[socket.socket] = set()
         self._server = ThreadingHTTPServer((host, port), XrayHandler)
         self._server.daemon_threads = True
@@ -94,12 +123,15 @@ class XraySimulator:
         return self.url if region == "global" else f"{self.url}/{region}"
 
     def start(self) -> "XraySimulator":
-        self._thread = threading.Thread(target=self._server.serve_forever, name="xray-sim", daemon=True)
+        # A short poll interval lets stop() return at once instead of after up to half a second.
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="xray-sim", daemon=True)
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Stop listening and drop open keep-alive connections, so nothing answers any more."""
+        self.imports.stop()
         self._server.shutdown()
         self._server.server_close()
         with self._lock:
@@ -130,9 +162,13 @@ class XraySimulator:
         unknown = set(faults) - FAULT_KEYS
         if unknown:
             raise ValueError(f"unknown faults: {sorted(unknown)}")
+        mutation_faults = _mutation_faults(faults.get("fail_mutation"))
         with self._lock:
             self._faults = {k: v for k, v in faults.items() if v is not None or k == "retry_after"}
             self._fault_counter = 0
+            self._mutation_faults = mutation_faults
+            if faults.get("reject_credentials"):  # the key is gone: tokens issued for it stop working too
+                self._generation += 1
 
     def clear_faults(self) -> None:
         self.set_faults()
@@ -149,10 +185,12 @@ class XraySimulator:
             self._stats["tokens_revoked"] += 1
 
     def stats(self) -> dict:
-        """Requests served by kind, faults injected, 429s, requests per root query, peak per window."""
+        """Requests by kind, faults injected, 429s, per root query and per mutation, peak per window."""
         with self._lock:
             out = dict(self._stats)
             out["by_query"] = dict(self._by_query)
+            out["by_mutation"] = dict(self._by_mutation)
+            out.setdefault("mutations", 0)
             out["max_in_window"] = self._max_in_window
             return out
 
@@ -160,6 +198,7 @@ class XraySimulator:
         with self._lock:
             self._stats.clear()
             self._by_query.clear()
+            self._by_mutation.clear()
             self._max_in_window = 0
             self._windows.clear()
 
@@ -180,6 +219,34 @@ class XraySimulator:
             if failed:
                 self._stats["graphql_errors"] += 1
 
+    def record_mutations(self, names: tuple[str, ...]) -> None:
+        with self._lock:
+            for name in names:
+                self._by_mutation[name] += 1
+            self._stats["mutations"] += len(names)
+
+    def mutation_fault(self, names: tuple[str, ...]) -> dict | None:
+        """The ``fail_mutation`` spec hitting one of these mutations (its use counted), or None."""
+        with self._lock:
+            for spec in self._mutation_faults:
+                if spec["name"] in names and (spec["times"] is None or spec["times"] > 0):
+                    if spec["times"] is not None:
+                        spec["times"] -= 1
+                    self._stats["fault_mutation"] += 1
+                    return dict(spec)
+            return None
+
+    def fail_import_job(self) -> bool:
+        """Whether the bulk import job being submitted is to fail (``fail_import_jobs``)."""
+        with self._lock:
+            left = self._faults.get("fail_import_jobs")
+            if not left:
+                return False
+            if left is not True:
+                self._faults["fail_import_jobs"] = int(left) - 1
+            self._stats["fault_import_job"] += 1
+            return True
+
     def count(self, key: str, n: int = 1) -> None:
         with self._lock:
             self._stats[key] += n
@@ -187,7 +254,7 @@ class XraySimulator:
     def next_fault(self, kind: str) -> tuple[str | None, dict]:
         with self._lock:
             faults = dict(self._faults)
-            targets = faults.get("fault_targets") or ("graphql", "attachment")
+            targets = faults.get("fault_targets") or DEFAULT_TARGETS
             if kind not in targets:
                 return None, faults
             self._fault_counter += 1
@@ -236,3 +303,18 @@ class XraySimulator:
 
     def blob_signature(self, att_id: str, expires: int) -> str:
         return hmac.new(self._signing_key, f"{att_id}:{expires}".encode(), hashlib.sha256).hexdigest()
+
+
+def _mutation_faults(value) -> list[dict]:
+    """``fail_mutation`` as a list of ``{"name", "times" (None: every time), "status"}``."""
+    if value is None:
+        return []
+    specs = value if isinstance(value, list) else [value]
+    out = []
+    for spec in specs:
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str):
+            raise ValueError('fail_mutation takes {"name", "times"?, "status"?} or a list of them')
+        times = spec.get("times")
+        out.append({"name": spec["name"], "times": None if times is None else int(times),
+                    "status": int(spec.get("status") or 503)})
+    return out

@@ -277,7 +277,7 @@ def test_jql_is_limited_to_100_matches_and_a_small_subset(xray, token):
 def test_filters_by_modified_since_and_folder(xray, token):
     since = sorted(t["lastModified"] for t in xray.dataset.tests)[-5]
     recent = gql(xray.url, token, '{ getTests(limit: 100, modifiedSince: "%s") { total } }' % since).json()
-    assert recent["data"]["getTests"]["total"] == sum(t["lastModified"] >= since for t in xray.dataset.tests)
+    assert recent["data"]["getTests"]["total"] == sum(t["lastModified"] > since for t in xray.dataset.tests) == 4
     query = ('{ getTests(limit: 100, projectId: "10000", folder: {path: "/Regression", includeDescendants: true}) '
              '{ total } }')
     inside = gql(xray.url, token, query).json()["data"]["getTests"]["total"]

@@ -1,4 +1,5 @@
-"""Every GraphQL document the product sends is valid for Xray Cloud's real schema and for the simulator's.
+"""Every GraphQL document the product sends is valid for Xray Cloud's real schema and for the simulator's,
+and the simulator's schema (queries and mutations) is a faithful subset of Xray's.
 
 Documents are discovered, not listed: ``app.backups.export.queries.ALL`` (name → document) and
 ``app.xray.verify.QUERIES``. The real schema is ``../shared/xray/schema.graphql``; where that folder is
@@ -11,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from graphql import GraphQLInputObjectType, GraphQLObjectType, build_schema, parse, validate
+from graphql import GraphQLInputObjectType, GraphQLObjectType, build_schema, is_non_null_type, parse, validate
 
 from app.backups.export import queries as backup_queries
 from app.xray import verify
@@ -90,7 +91,44 @@ def test_simulator_schema_is_a_subset_of_the_real_one(real_schema, sim_schema):
                 real_arg = real_field.args.get(arg_name)
                 if real_arg is None or str(real_arg.type) != str(arg.type):
                     problems.append(f"{name}.{field_name}({arg_name}) differs from Xray's schema")
+            for arg_name, real_arg in getattr(real_field, "args", {}).items():
+                if is_non_null_type(real_arg.type) and arg_name not in getattr(field, "args", {}):
+                    problems.append(f"{name}.{field_name} lacks the required argument {arg_name}")
+        if isinstance(own, GraphQLInputObjectType):
+            for field_name, real_field in real.fields.items():
+                if is_non_null_type(real_field.type) and field_name not in own.fields:
+                    problems.append(f"input {name} lacks the required field {field_name}")
     assert not problems, "\n".join(problems)
+
+
+# What a restore sends: each must be in the simulator's schema (and so, by the test above, match Xray's).
+RESTORE_MUTATIONS = (
+    "createFolder", "createPrecondition", "createTest", "createTestSet", "createTestPlan", "createTestExecution",
+    "addTestsToTestSet", "addTestsToTestPlan", "addTestsToTestExecution", "addTestExecutionsToTestPlan",
+    "addPreconditionsToTest", "addTestsToPrecondition", "addTestEnvironmentsToTestExecution", "addTestsToFolder",
+    "addIssuesToFolder", "updateTestFolder", "updatePreconditionFolder", "addTestStep", "updateTestType",
+    "updateGherkinTestDefinition", "updateUnstructuredTestDefinition", "updatePrecondition", "updateTestRun",
+    "updateTestRunStatus", "updateTestRunComment", "updateTestRunStep", "addEvidenceToTestRun",
+    "addEvidenceToTestRunStep", "addDefectsToTestRun", "addDefectsToTestRunStep", "updateIterationStatus",
+    "removeTestsFromTestSet", "removeTestsFromTestPlan", "removeTestsFromTestExecution",
+    "removeTestExecutionsFromTestPlan", "removePreconditionsFromTest", "removeTestsFromPrecondition",
+    "removeTestEnvironmentsFromTestExecution", "removeTestsFromFolder", "removeIssuesFromFolder",
+    "removeEvidenceFromTestRun", "removeEvidenceFromTestRunStep", "removeDefectsFromTestRun",
+    "removeDefectsFromTestRunStep", "deleteTest", "deletePrecondition", "deleteTestSet", "deleteTestPlan",
+    "deleteTestExecution", "deleteFolder",
+)
+
+
+def test_the_simulator_answers_every_mutation_a_restore_sends(sim_schema):
+    missing = [name for name in RESTORE_MUTATIONS if name not in sim_schema.mutation_type.fields]
+    assert not missing, f"mutations the simulator lacks: {missing}"
+
+
+def test_every_mutation_in_the_simulators_schema_has_a_resolver(sim_schema):
+    from sim.xray.graphql_api import SCHEMA
+
+    unresolved = [name for name, field in SCHEMA.mutation_type.fields.items() if field.resolve is None]
+    assert not unresolved, f"mutations without a resolver: {unresolved}"
 
 
 def test_every_graphql_call_in_the_app_sends_a_discovered_document():
