@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
-from sim_api import b64, unchanged
+from tests.support.sim_api import b64, unchanged
 
 LISTS = {"getTests": "tests", "getPreconditions": "preconditions", "getTestSets": "test_sets",
          "getTestPlans": "test_plans", "getTestExecutions": "test_executions", "getTestRuns": "test_runs"}
@@ -202,8 +202,8 @@ def test_a_snapshot_keeps_the_ground_truth_of_its_moment(xray, api, ds):
 
 
 def test_the_backup_exporter_reproduces_the_ground_truth_after_every_kind_of_change(xray, api, ds, tmp_path):
-    from app.backups.exporter import Exporter
-    from app.backups.snapshot import SnapshotWriter
+    from app.backups.export.exporter import Exporter
+    from app.backups.snapshot.writer import SnapshotWriter
     from tests.backup_fixtures import DatasetClient, assert_snapshot_matches
 
     made = xray.add("test", project="ALPHA", summary="New", folder="/Smoke",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim_api import unchanged
+from tests.support.sim_api import unchanged
 
 
 def delete(api, mutation: str, issue_id: str) -> str:

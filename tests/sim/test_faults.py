@@ -4,7 +4,7 @@ from __future__ import annotations
 import requests
 
 from sim.xray import XraySimulator
-from sim_api import SimApi, unchanged
+from tests.support.sim_api import SimApi, unchanged
 
 CREATE_SET = """mutation { createTestSet(jira: {fields: {summary: "S", project: {key: "ALPHA"}}}) {
   testSet { issueId } } }"""

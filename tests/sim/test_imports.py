@@ -6,7 +6,7 @@ import time
 import pytest
 
 from sim.xray import XraySimulator
-from sim_api import SimApi, b64, unchanged
+from tests.support.sim_api import SimApi, b64, unchanged
 
 ADA = "5b10a2844c20165700ede21g"
 GRACE = "5b10ac8d82e05b22cc7d4ef5"

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.backups import queries
-from sim_api import b64, unchanged
+from app.backups.export import queries
+from tests.support.sim_api import b64, unchanged
 
 ADA = "5b10a2844c20165700ede21g"
 GRACE = "5b10ac8d82e05b22cc7d4ef5"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim_api import b64, unchanged
+from tests.support.sim_api import b64, unchanged
 
 # mutation pair, the holder's list in the dataset, where the test sees it
 HOLDER_SIDE = [

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from sim_api import b64, unchanged
+from tests.support.sim_api import b64, unchanged
 
 GRACE = "5b10ac8d82e05b22cc7d4ef5"
 RUN = """query($id: String) { getTestRunById(id: $id) {
