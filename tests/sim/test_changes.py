@@ -204,7 +204,7 @@ def test_a_snapshot_keeps_the_ground_truth_of_its_moment(xray, api, ds):
 def test_the_backup_exporter_reproduces_the_ground_truth_after_every_kind_of_change(xray, api, ds, tmp_path):
     from app.backups.export.exporter import Exporter
     from app.backups.snapshot.writer import SnapshotWriter
-    from tests.backup_fixtures import DatasetClient, assert_snapshot_matches
+    from tests.support.backups import DatasetClient, assert_snapshot_matches
 
     made = xray.add("test", project="ALPHA", summary="New", folder="/Smoke",
                     steps=[{"action": "x", "attachments": [{"filename": "n.txt", "data": b"new"}]}])
