@@ -279,3 +279,30 @@ def test_claims_of_a_refused_token_are_not_echoed(linked, fake_forge):
     body = call(linked, token).get_data(as_text=True)
     assert token not in body and INSTALLATION not in body
     assert pyjwt.get_unverified_header(token)["kid"] not in body
+
+
+# ---------------------------------------------------------------- moving an installed Connect site onto Forge
+
+
+def test_an_installed_connect_site_moves_onto_forge_keeping_all_its_data(forge_app, fake_forge, fake_jira):
+    install(forge_app, fake_jira, None)  # the Connect app, installed before the Forge adoption
+    now = utcnow()
+    with forge_app.app_context():
+        tenant = find_tenant(fake_jira.client_key)
+        tenant_id = tenant.id
+        db.session.add(XrayCredential(tenant_id=tenant_id, client_id="cid", client_secret_enc="v1:x:y", updated_at=now))
+        db.session.add(default_settings(tenant, now))
+        db.session.add(BackupRun(id="c" * 32, tenant_id=tenant_id, status="succeeded", trigger="scheduled",
+                                 queued_at=now, finished_at=now))
+        db.session.commit()
+    assert call(forge_app, fake_forge.fit(INSTALLATION)).status_code == 404  # not on Forge yet
+    # Atlassian replaces the Connect version by the Forge one without an `uninstalled` event, then sends the
+    # Forge version's signed `installed`: same clientKey, now with the installationId.
+    install(forge_app, fake_jira, INSTALLATION)
+    body = call(forge_app, fake_forge.fit(INSTALLATION)).json
+    assert body["configured"] is True and body["lastBackup"]["id"] == "c" * 32
+    with forge_app.app_context():
+        tenant = find_tenant(fake_jira.client_key)
+        assert tenant.id == tenant_id and tenant.installed and tenant.installation_id == INSTALLATION
+        assert db.session.get(BackupSettings, tenant_id) is not None
+        assert db.session.scalars(db.select(XrayCredential)).one().tenant_id == tenant_id
