@@ -6,7 +6,9 @@ Like the fake Jira it never imports `app`, so it can disagree with the code it t
 """
 from __future__ import annotations
 
+import gzip
 import json
+import sys
 import threading
 import time
 import uuid
@@ -49,7 +51,9 @@ class FakeForge:
         self.kid = f"forge/invocation-token/{uuid.uuid4()}"
         self.published: dict[str, rsa.RSAPrivateKey] = {self.kid: self.signing_key}
         self.jwks_requests = 0
-        self.mode = "ok"  # ok | down | garbage | slow (answers after `delay`) | hang (headers, then nothing)
+        self.last_accept_encoding: str | None = None
+        # ok | down | garbage | gzip (compressed whatever was asked) | slow (answers after `delay`) | hang (headers only)
+        self.mode = "ok"
         self.delay = 10.0
         self._server: ThreadingHTTPServer | None = None
 
@@ -57,8 +61,7 @@ class FakeForge:
 
     def start(self) -> "FakeForge":
         handler = type("FakeForgeHandler", (_Handler,), {"forge": self})
-        self._server = ThreadingHTTPServer((self.host, 0), handler)
-        self._server.daemon_threads = True
+        self._server = _Server((self.host, 0), handler)
         threading.Thread(target=self._server.serve_forever, args=(0.05,), name="fake-forge", daemon=True).start()
         return self
 
@@ -149,6 +152,16 @@ class FakeForge:
         return requests.post(remote_url.rstrip("/") + path, json=body or {}, headers=headers, timeout=timeout)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address) -> None:
+        # The app hanging up on a stalled key server is what the slow/hang modes provoke: not worth a traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)
+
+
 class _Handler(BaseHTTPRequestHandler):
     forge: FakeForge
     protocol_version = "HTTP/1.1"
@@ -161,6 +174,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != JWKS_PATH:
             return self._send(404, b"not found")
         forge.jwks_requests += 1
+        forge.last_accept_encoding = self.headers.get("Accept-Encoding")
         if forge.mode == "down":
             return self._send(503, b"unavailable")
         if forge.mode == "garbage":
@@ -168,6 +182,8 @@ class _Handler(BaseHTTPRequestHandler):
         if forge.mode == "slow":
             time.sleep(forge.delay)
         body = json.dumps(forge.jwks()).encode()
+        if forge.mode == "gzip":
+            return self._send(200, gzip.compress(body), {"Content-Encoding": "gzip"})
         if forge.mode == "hang":
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -175,12 +191,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.flush()
             time.sleep(forge.delay)
+            self.close_connection = True
             return None
         return self._send(200, body)
 
-    def _send(self, status: int, body: bytes) -> None:
+    def _send(self, status: int, body: bytes, headers: dict | None = None) -> None:
         try:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()

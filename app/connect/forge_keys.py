@@ -126,7 +126,9 @@ class ForgeKeySet:
     def _fetch(self) -> bytes:
         started = time.monotonic()
         try:
-            response = self._session.get(self.jwks_url, timeout=self.timeout, stream=True, allow_redirects=False)
+            # identity: the size cap then counts the bytes that arrive (a CDN may still compress; decoded below).
+            response = self._session.get(self.jwks_url, timeout=self.timeout, stream=True, allow_redirects=False,
+                                         headers={"Accept-Encoding": "identity"})
             try:
                 if response.status_code != 200:
                     logger.warning("Forge JWKS: %s answered HTTP %s", self.jwks_url, response.status_code)
@@ -134,7 +136,7 @@ class ForgeKeySet:
                 body = b""
                 while True:
                     # read1 returns what has arrived: a server trickling bytes cannot outlast the deadline.
-                    chunk = response.raw.read1(8192)
+                    chunk = response.raw.read1(8192, decode_content=True)
                     if not chunk:
                         break
                     body += chunk

@@ -93,6 +93,12 @@ def test_a_failing_refresh_keeps_the_keys_already_known(fake_forge):
     assert fake_forge.jwks_requests == 2
 
 
+def test_a_compressed_key_set_is_read_and_identity_is_asked_for(fake_forge):
+    fake_forge.mode = "gzip"
+    assert ForgeKeySet(fake_forge.jwks_url)(fake_forge.kid)
+    assert fake_forge.last_accept_encoding == "identity"
+
+
 @pytest.mark.parametrize("mode", ["down", "garbage"])
 def test_a_misbehaving_key_server_fails_closed(fake_forge, mode):
     fake_forge.mode = mode
