@@ -31,6 +31,7 @@ FETCH_DEADLINE_SECONDS = 2.5
 MAX_JWKS_BYTES = 64 * 1024
 MAX_AGE_SECONDS = 600.0  # a key Forge withdrew stops verifying within this long
 MAX_REFETCHES_PER_MINUTE = 10
+STALE_RETRY_SECONDS = 30.0  # after a failed refresh, known keys serve this long before the next try
 
 
 def parse_jwks(body: bytes) -> dict[str, RSAPublicKey]:
@@ -76,6 +77,7 @@ class ForgeKeySet:
         self._fetched_at: float | None = None
         self._generation = 0
         self._refetches: deque[float] = deque()
+        self._paused_since: float | None = None
         self._lock = threading.Lock()
         self._fetch_lock = threading.Lock()  # one fetch at a time; callers waiting on it reuse its result
 
@@ -102,7 +104,9 @@ class ForgeKeySet:
             while self._refetches and now - self._refetches[0] >= 60.0:
                 self._refetches.popleft()
             if len(self._refetches) >= self.max_refetches:
-                logger.warning("Forge JWKS: unknown key ids keep arriving; refetches paused for up to a minute")
+                if self._paused_since is None or now - self._paused_since >= 60.0:
+                    self._paused_since = now  # once a minute, not once per refused call
+                    logger.warning("Forge JWKS: unknown key ids keep arriving; refetches paused for up to a minute")
                 return False
             self._refetches.append(now)
             return True
@@ -115,9 +119,14 @@ class ForgeKeySet:
             try:
                 keys = parse_jwks(self._fetch())
             except KeyUnavailable:
-                if keep_on_failure:
-                    return  # a stale key beats refusing every call while the CDN hiccups
-                raise
+                if not keep_on_failure:
+                    raise
+                # A stale key beats refusing every call while the CDN hiccups; try again in a while, not on
+                # every call (each would wait out the fetch budget), and let the callers queued here go.
+                with self._lock:
+                    self._fetched_at = self._clock() - self.max_age + STALE_RETRY_SECONDS
+                    self._generation += 1
+                return
             with self._lock:
                 self._keys = keys
                 self._fetched_at = self._clock()

@@ -83,7 +83,7 @@ def test_keys_older_than_the_max_age_are_refreshed_and_a_withdrawn_key_stops_ver
     assert fake_forge.jwks_requests == 2
 
 
-def test_a_failing_refresh_keeps_the_keys_already_known(fake_forge):
+def test_a_failing_refresh_keeps_the_keys_already_known_and_retries_only_after_a_while(fake_forge):
     clock = Clock()
     keys = ForgeKeySet(fake_forge.jwks_url, clock=clock, max_age=600)
     keys(fake_forge.kid)
@@ -91,6 +91,13 @@ def test_a_failing_refresh_keeps_the_keys_already_known(fake_forge):
     clock.now += 601
     assert keys(fake_forge.kid)
     assert fake_forge.jwks_requests == 2
+    clock.now += 29
+    assert keys(fake_forge.kid)
+    assert fake_forge.jwks_requests == 2  # no fetch on every call while the key server is down
+    fake_forge.mode = "ok"
+    clock.now += 2
+    assert keys(fake_forge.kid)
+    assert fake_forge.jwks_requests == 3
 
 
 def test_a_compressed_key_set_is_read_and_identity_is_asked_for(fake_forge):
