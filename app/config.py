@@ -7,6 +7,7 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -43,9 +44,13 @@ DEFAULTS = {
     "UNINSTALL_GRACE_DAYS": "30",
     "XRAY_RATE_LIMIT": "300",
     "BACKUP_WORKERS": "2",
+    "FORGE_APP_ID": "",  # unset: Forge Remote calls answer 503 forge_not_configured
+    "FORGE_JWKS_URL": "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json",
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 MAX_BACKUP_WORKERS = 16
+FORGE_APP_ARI_PREFIX = "ari:cloud:ecosystem::app/"
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,8 @@ class Config:
     backup_workers: int
     instance_path: str
     keyring: KeyRing = field(compare=False, repr=False)
+    forge_app_id: str | None = None  # always the ARI form
+    forge_jwks_url: str = DEFAULTS["FORGE_JWKS_URL"]
 
     @property
     def is_production(self) -> bool:
@@ -112,6 +119,25 @@ def _http_url(variable: str, raw: str) -> str:
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise ConfigError(variable, f"expected an http(s) URL, got {raw!r}")
     return raw.rstrip("/")
+
+
+def forge_app_ari(variable: str, raw: str) -> str:
+    """FORGE_APP_ID as the ARI Forge puts in a token's `aud`: `ari:cloud:ecosystem::app/<uuid>`, or the bare uuid."""
+    value = raw.strip()
+    uuid_part = value[len(FORGE_APP_ARI_PREFIX):] if value.startswith(FORGE_APP_ARI_PREFIX) else value
+    if not _UUID.match(uuid_part.lower()):
+        raise ConfigError(variable, f"expected {FORGE_APP_ARI_PREFIX}<uuid> or a bare uuid (from forge register), "
+                                    f"got {raw!r}")
+    return FORGE_APP_ARI_PREFIX + uuid_part.lower()
+
+
+def _forge_jwks_url(production: bool, raw: str) -> str:
+    url = _http_url("FORGE_JWKS_URL", raw)
+    parts = urlsplit(url)
+    # A JWKS over plain http would let anyone on the path mint Forge tokens; loopback stays for tests.
+    if production and parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+        raise ConfigError("FORGE_JWKS_URL", "production requires an https:// URL")
+    return url
 
 
 def host_allowed(host: str, scheme: str, globs: tuple[str, ...]) -> bool:
@@ -176,6 +202,7 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     if storage.scheme == "s3" and not storage.netloc:
         raise ConfigError("BACKUP_STORAGE_URL", "an s3:// URL needs a bucket name")
     s3_endpoint = get("S3_ENDPOINT_URL")
+    forge_app_id = get("FORGE_APP_ID")
 
     return Config(
         app_base_url=base_url,
@@ -196,6 +223,8 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         backup_workers=_positive_int("BACKUP_WORKERS", get("BACKUP_WORKERS"), MAX_BACKUP_WORKERS),
         instance_path=instance_path,
         keyring=keyring,
+        forge_app_id=forge_app_ari("FORGE_APP_ID", forge_app_id) if forge_app_id else None,
+        forge_jwks_url=_forge_jwks_url(production, get("FORGE_JWKS_URL")),
     )
 
 

@@ -1,4 +1,5 @@
-"""Logging set-up, and keeping tokens out of log lines: jwt= query values and JWT-shaped strings are redacted."""
+"""Logging set-up, and keeping tokens out of log lines: jwt= query values, JWT-shaped strings (Connect tokens and
+Forge Invocation Tokens) and Forge's x-forge-oauth-* header values are redacted."""
 from __future__ import annotations
 
 import logging
@@ -11,6 +12,10 @@ _PATTERNS = [
     # A credential after the scheme: dotted (a JWT) or long; plain words ("No JWT token sent") stay.
     (re.compile(r"((?:JWT|Bearer)\s+)(?=[A-Za-z0-9_\-=]*[.\d])[A-Za-z0-9_\-\.=]{8,}", re.IGNORECASE), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), "[redacted-jwt]"),
+    # Forge Remote's app/user tokens are opaque (not JWT-shaped): redact by header name, in any spelling a
+    # log can carry (`x-forge-oauth-system: …`, a headers dict, the WSGI environ's HTTP_X_FORGE_OAUTH_USER).
+    (re.compile(r"(x[-_]forge[-_]oauth[-_][a-z]+['\"]?\s*[:=]\s*['\"]?)[^\s'\",;&}]+", re.IGNORECASE),
+     r"\1[redacted]"),
 ]
 
 

@@ -53,6 +53,8 @@ class Tenant(db.Model):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     uninstalled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     purge_after: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The Forge installation ARI from the verified `installed` body: Forge Remote calls name the tenant by it.
+    installation_id: Mapped[str | None] = mapped_column(String(255), unique=True, index=True)
 
     @property
     def active(self) -> bool:

@@ -15,6 +15,7 @@ from .backups.store.registry import open_store
 from .backups.store.repository import SnapshotStore
 from .config import Config
 from .connect.cache import AdminCache, TenantCache
+from .connect.forge_keys import ForgeKeySet
 from .connect.install_keys import InstallKeyFetcher
 from .credentials.service import CredentialService
 from .sealing import Sealer
@@ -31,6 +32,7 @@ class Services:
     pacers: PacerRegistry
     credentials: CredentialService
     install_keys: InstallKeyFetcher
+    forge_keys: ForgeKeySet
     tenant_cache: TenantCache = field(default_factory=TenantCache)
     admin_cache: AdminCache = field(default_factory=AdminCache)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
@@ -54,6 +56,7 @@ def build_services(config: Config, engine) -> Services:
         pacers=pacers,
         credentials=CredentialService(sealer, config.xray_api_url, pacers),
         install_keys=InstallKeyFetcher(config.connect_install_keys_url),
+        forge_keys=ForgeKeySet(config.forge_jwks_url),
     )
 
 

@@ -29,6 +29,7 @@ _TEXT_LIMITS = {
     "oauthClientId": 255,
     "eventType": 32,
     "key": 64,
+    "installationId": 255,
 }
 
 
@@ -72,6 +73,12 @@ def find_tenant(client_key: str, *, installed_only: bool = True) -> Tenant | Non
     return db.session.scalars(stmt).first()
 
 
+def find_by_installation(installation_id: str) -> Tenant | None:
+    """The installed tenant linked to a Forge installation (the `installationId` of its last install)."""
+    stmt = select(Tenant).where(Tenant.installation_id == installation_id, Tenant.installed.is_(True))
+    return db.session.scalars(stmt).first()
+
+
 def shared_secret(tenant: Tenant, sealer: Sealer) -> str:
     """The tenant's Connect shared secret, decrypted."""
     return sealer.open_text(tenant.client_key, SHARED_SECRET_FIELD, tenant.shared_secret_enc)
@@ -86,6 +93,8 @@ def _apply(tenant: Tenant, payload: dict, now: datetime, sealer: Sealer) -> None
     tenant.server_version = payload.get("serverVersion")
     tenant.plugins_version = payload.get("pluginsVersion")
     tenant.oauth_client_id = payload.get("oauthClientId")
+    # Forge sends a new installationId with each install; a plain Connect install has none (no Forge link).
+    tenant.installation_id = payload.get("installationId") or None
     tenant.installed = True
     tenant.uninstalled_at = None
     tenant.purge_after = None  # a reinstall within the grace period keeps everything
@@ -97,6 +106,7 @@ def install(payload: dict, now: datetime, *, sealer: Sealer, forget: Forget = _n
     validate_payload(payload)
     client_key = payload["clientKey"]
     for attempt in range(2):
+        _release_installation(payload.get("installationId"), client_key)
         tenant = find_tenant(client_key, installed_only=False)
         created = tenant is None
         if created:
@@ -117,6 +127,14 @@ def install(payload: dict, now: datetime, *, sealer: Sealer, forget: Forget = _n
     raise AssertionError("unreachable")
 
 
+def _release_installation(installation_id: str | None, client_key: str) -> None:
+    # One installation names one site: the newest verified install keeps the link, whatever an older row says.
+    if installation_id:
+        db.session.execute(update(Tenant)
+                           .where(Tenant.installation_id == installation_id, Tenant.client_key != client_key)
+                           .values(installation_id=None))
+
+
 def uninstall(client_key: str, now: datetime, grace_days: int, *, forget: Forget = _nothing_cached) -> Tenant | None:
     """Mark the tenant uninstalled, delete its Xray credentials, cancel queued runs, schedule the purge."""
     tenant = find_tenant(client_key, installed_only=False)
@@ -125,6 +143,7 @@ def uninstall(client_key: str, now: datetime, grace_days: int, *, forget: Forget
     tenant.installed = False
     tenant.uninstalled_at = now
     tenant.purge_after = now + timedelta(days=grace_days)
+    tenant.installation_id = None  # Forge calls for this installation find no tenant from now on
     tenant.updated_at = now
     db.session.execute(delete(XrayCredential).where(XrayCredential.tenant_id == tenant.id))
     db.session.execute(

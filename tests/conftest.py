@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.support.apps",
     "tests.support.backups",
+    "tests.support.forge",
     "tests.support.storage",
 ]

@@ -25,6 +25,8 @@ PUBLIC_ENDPOINTS = {
     "health.healthz",
     # Single-use, short-lived snapshot links: the token in the path is the credential (no JWT in URLs).
     "downloads.download_snapshot",
+    # Forge Remote: no Connect JWT comes from Forge; the view verifies the Forge Invocation Token itself.
+    "forge_remote.backup_status",
 }
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.views.descriptor import TEMPLATE
+from app.connect.descriptor import TEMPLATE
 
 VALID_SCOPES = {"READ", "WRITE", "DELETE", "PROJECT_ADMIN", "ADMIN", "ACT_AS_USER", "ACCESS_EMAIL_ADDRESSES"}
 

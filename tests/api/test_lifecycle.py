@@ -395,3 +395,70 @@ def test_concurrent_installs_of_one_site_leave_one_row(any_db_app, fake_jira):
     rows = tenant_rows(any_db_app)
     assert len(rows) == 1
     assert stored_secret(any_db_app, fake_jira.client_key).startswith("secret-from-install-")
+
+
+# ---------------------------------------------------------------- the Connect↔Forge link (installationId)
+
+INSTALLATION = "ari:cloud:ecosystem::installation/5a0e5c9b-6f55-4a4f-9c39-0a9a4bd2ac11"
+REINSTALLATION = "ari:cloud:ecosystem::installation/0c1d8e2f-3b4a-4c5d-8e6f-7a8b9c0d1e2f"
+
+
+def installation_ids(app) -> dict:
+    with app.app_context():
+        return dict(db.session.execute(select(Tenant.client_key, Tenant.installation_id)).all())
+
+
+def test_a_forge_install_stores_the_installation_id_on_the_tenant(any_db_app, fake_jira):
+    response = send(any_db_app, fake_jira, payload=fake_jira.install_payload(installationId=INSTALLATION))
+    assert response.status_code == 204, response.data
+    assert installation_ids(any_db_app) == {fake_jira.client_key: INSTALLATION}
+
+
+def test_a_reinstall_replaces_the_installation_id_and_keeps_the_tenant(any_db_app, fake_jira):
+    send(any_db_app, fake_jira, payload=fake_jira.install_payload(installationId=INSTALLATION))
+    with any_db_app.app_context():
+        tenant_id = db.session.scalars(select(Tenant)).one().id
+    send(any_db_app, fake_jira, payload=fake_jira.install_payload(installationId=REINSTALLATION))
+    assert installation_ids(any_db_app) == {fake_jira.client_key: REINSTALLATION}
+    with any_db_app.app_context():
+        assert db.session.scalars(select(Tenant)).one().id == tenant_id
+
+
+def test_a_plain_connect_reinstall_drops_the_forge_link(lifecycle_app, fake_jira):
+    send(lifecycle_app, fake_jira, payload=fake_jira.install_payload(installationId=INSTALLATION))
+    send(lifecycle_app, fake_jira)
+    assert installation_ids(lifecycle_app) == {fake_jira.client_key: None}
+
+
+def test_uninstall_removes_the_installation_id(any_db_app, fake_jira):
+    send(any_db_app, fake_jira, payload=fake_jira.install_payload(installationId=INSTALLATION))
+    assert send(any_db_app, fake_jira, "uninstalled").status_code == 204
+    assert installation_ids(any_db_app) == {fake_jira.client_key: None}
+
+
+def test_an_installation_id_moves_to_the_site_that_installed_last(any_db_app, fake_jira):
+    with FakeJira() as other_site:
+        send(any_db_app, fake_jira, payload=fake_jira.install_payload(installationId=INSTALLATION))
+        # Atlassian signs every site's installs with the same keys: the app's key server is fake_jira's.
+        token = other_site.install_token(BASE, "/installed", private_key=fake_jira.private_key, kid=fake_jira.kid)
+        response = send(any_db_app, other_site, token=token,
+                        payload=other_site.install_payload(installationId=INSTALLATION))
+        assert response.status_code == 204, response.data
+        assert installation_ids(any_db_app) == {fake_jira.client_key: None, other_site.client_key: INSTALLATION}
+
+
+def test_an_unverified_install_never_links_an_installation(lifecycle_app, fake_jira):
+    send(lifecycle_app, fake_jira, payload=fake_jira.install_payload(installationId=INSTALLATION))
+    forged = fake_jira.install_token(BASE, "/installed", private_key=generate_rsa_key())
+    response = send(lifecycle_app, fake_jira, token=forged,
+                    payload=fake_jira.install_payload(installationId=REINSTALLATION))
+    assert response.status_code == 401
+    assert installation_ids(lifecycle_app) == {fake_jira.client_key: INSTALLATION}
+
+
+@pytest.mark.parametrize("bad", [12345, ["x"], "x" * 256])
+def test_a_malformed_installation_id_is_refused_naming_the_field(lifecycle_app, fake_jira, bad):
+    response = send(lifecycle_app, fake_jira, payload=fake_jira.install_payload(installationId=bad))
+    assert response.status_code == 400
+    assert "installationId" in response.json["fields"]
+    assert tenant_rows(lifecycle_app) == []

@@ -66,3 +66,42 @@ def test_database_tests_run_on_both_backends(db_app):
 
     with db_app.app_context():
         assert db.session.execute(text("select count(*) from tenants")).scalar() == 0
+
+
+FORGE_UUID = "0b6f9f66-1c2e-4b7b-9a57-1d1f1c0d5e11"
+
+
+@pytest.mark.parametrize("raw", [FORGE_UUID, f"ari:cloud:ecosystem::app/{FORGE_UUID}", FORGE_UUID.upper(),
+                                 f"  ari:cloud:ecosystem::app/{FORGE_UUID}  "])
+def test_forge_app_id_is_read_as_the_ari_whether_given_as_ari_or_bare_uuid(tmp_path, raw):
+    config = load_config({"FORGE_APP_ID": raw}, instance_path=str(tmp_path))
+    assert config.forge_app_id == f"ari:cloud:ecosystem::app/{FORGE_UUID}"
+
+
+def test_forge_is_off_by_default_and_keys_come_from_the_production_jwks(tmp_path):
+    config = load_config({}, instance_path=str(tmp_path))
+    assert config.forge_app_id is None
+    assert config.forge_jwks_url == "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json"
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"FORGE_APP_ID": "my-app"}, "FORGE_APP_ID"),
+        ({"FORGE_APP_ID": f"ari:cloud:ecosystem::installation/{FORGE_UUID}"}, "FORGE_APP_ID"),
+        ({"FORGE_APP_ID": f"{FORGE_UUID}/extra"}, "FORGE_APP_ID"),
+        ({"FORGE_JWKS_URL": "file:///etc/jwks.json"}, "FORGE_JWKS_URL"),
+        ({"APP_ENV": "production", "ENCRYPTION_KEYS": "k1:" + generate_key(), "APP_BASE_URL": "https://a.example",
+          "FORGE_JWKS_URL": "http://keys.example/.well-known/jwks.json"}, "FORGE_JWKS_URL"),
+    ],
+)
+def test_bad_forge_settings_refuse_to_start_naming_the_variable(tmp_path, env, variable):
+    with pytest.raises(ConfigError) as caught:
+        load_config(env, instance_path=str(tmp_path))
+    assert caught.value.variable == variable
+
+
+def test_production_accepts_a_loopback_jwks_over_http_for_local_tests(tmp_path):
+    env = {"APP_ENV": "production", "ENCRYPTION_KEYS": "k1:" + generate_key(), "APP_BASE_URL": "https://a.example",
+           "FORGE_JWKS_URL": "http://127.0.0.1:9000/.well-known/jwks.json"}
+    assert load_config(env, instance_path=str(tmp_path)).forge_jwks_url.startswith("http://127.0.0.1:9000")

@@ -31,3 +31,26 @@ def test_filter_rewrites_records_formatted_with_arguments():
 
 def test_plain_words_after_the_scheme_are_left_readable():
     assert redact("No JWT token sent.") == "No JWT token sent."
+
+
+OAUTH = "opaque-forge-app-system-token-0123"
+
+
+def test_forge_oauth_header_values_are_redacted_in_every_spelling_a_log_can_carry():
+    lines = [
+        f"x-forge-oauth-system: {OAUTH}",
+        f"X-Forge-OAuth-User:{OAUTH}",
+        f"{{'X-Forge-Oauth-System': '{OAUTH}', 'Accept': '*/*'}}",
+        f'{{"x-forge-oauth-user": "{OAUTH}"}}',
+        f"environ {{'HTTP_X_FORGE_OAUTH_SYSTEM': '{OAUTH}'}}",
+        f"GET /forge/remote/backup-status?x-forge-oauth-system={OAUTH}&a=b",
+    ]
+    for line in lines:
+        cleaned = redact(line)
+        assert OAUTH not in cleaned, line
+        assert "[redacted]" in cleaned
+
+
+def test_forge_invocation_tokens_after_bearer_are_redacted():
+    assert TOKEN not in redact(f"Authorization: Bearer {TOKEN}")
+    assert redact("the x-forge-oauth-system header was absent") == "the x-forge-oauth-system header was absent"

@@ -71,6 +71,12 @@ def list_runs(tenant: Tenant, *, limit: int, offset: int = 0, before: str | None
     return RunPage(runs, count_runs(tenant), runs[-1]["id"] if len(rows) > limit else None)
 
 
+def latest_run(tenant: Tenant) -> BackupRun | None:
+    """The tenant's newest run, whatever its status (the first row `GET /api/backups` lists), or None."""
+    return db.session.scalars(select(BackupRun).where(BackupRun.tenant_id == tenant.id)
+                              .order_by(BackupRun.queued_at.desc(), BackupRun.id.desc()).limit(1)).first()
+
+
 def count_runs(tenant: Tenant) -> int:
     return db.session.scalar(select(func.count()).select_from(BackupRun).where(BackupRun.tenant_id == tenant.id))
 

@@ -23,6 +23,7 @@ from app.models import Tenant, XrayPacerHold, XrayPacerSlot
 from app.services import services_of
 from app.xray.pacer import Pacer
 from app.xray.shared_pacer import DatabasePacer
+from tests.support.migrations import head_revision
 from tests.support.paths import ROOT
 from tests.support.pg_admin import fresh_database
 from tests.support.queue import T0, add_tenant
@@ -251,7 +252,7 @@ def test_the_migration_upgrades_a_0001_database_and_is_idempotent(backend, make_
             tables = set(inspect(db.engine).get_table_names())
             assert {"xray_pacer_slots", "xray_pacer_holds"} <= tables
             with db.engine.connect() as conn:
-                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
+                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == head_revision()
                 assert conn.scalar(text("SELECT count(*) FROM tenants")) == 1
             indexes = {i["name"] for i in inspect(db.engine).get_indexes("xray_pacer_slots")}
             assert "ix_xray_pacer_slots_tenant_at" in indexes
