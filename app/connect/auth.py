@@ -16,6 +16,7 @@ from ..errors import Forbidden, ServiceUnavailable, Unauthorized
 from ..extensions import db
 from ..models import utcnow
 from ..tenants import find_tenant, shared_secret
+from ..urls import Purpose
 from .jira import JiraClient, JiraError, is_jira_admin
 from .jwt import AmbiguousToken, CONTEXT_QSH, InvalidSignature, JwtError, MalformedToken, MissingToken, qsh, verify_hs256
 
@@ -131,7 +132,8 @@ def init_auth(app: Flask, services) -> None:
             raise Forbidden("This page needs a signed-in Jira administrator.")
         try:
             admin = is_jira_admin(tenant.client_key, account_id, services.admin_cache,
-                                  lambda: JiraClient(tenant, shared_secret=secret, app_key=services.config.app_key))
+                                  lambda: JiraClient(tenant, shared_secret=secret, app_key=services.config.app_key,
+                                                     session=services.outbound(Purpose.TENANT_SITE)))
         except JiraError as exc:
             logger.warning("admin check for tenant %s failed: %s", tenant.client_key, exc)
             raise ServiceUnavailable("Jira could not confirm your permissions right now; try again shortly.") from None

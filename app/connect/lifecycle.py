@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import json
 import logging
-from urllib.parse import urlsplit
 
 from flask import request
 
-from ..config import host_allowed
+from ..config import tenant_site_url
 from ..errors import BadRequest, Unauthorized
 from ..models import utcnow
 from ..tenants import find_tenant, shared_secret, validate_payload
 from .auth import extract_token, jwt_errors_as_401, request_qsh
+from ..urls import UrlRefused
 from .jwt import IssuerMismatch, verify_hs256, verify_install
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,9 @@ def verify_lifecycle(event: str, services) -> dict:
                 raise IssuerMismatch()
     if payload.get("eventType") != event:
         raise _refuse(event, f"The body's eventType is not {event!r}.")
-    parts = urlsplit(payload["baseUrl"])
-    if not host_allowed(parts.hostname or "", parts.scheme, config.connect_allowed_hosts):
-        raise _refuse(event, "The Jira site's baseUrl is not an allowed host.")
+    try:
+        payload["baseUrl"] = tenant_site_url(payload["baseUrl"], config.connect_allowed_hosts,
+                                             production=config.is_production)
+    except UrlRefused as exc:
+        raise _refuse(event, f"The Jira site's baseUrl {exc.problem}.") from None
     return payload

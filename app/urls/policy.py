@@ -204,15 +204,16 @@ class UrlPolicy:
     """What one purpose's URLs may use: schemes, and the resolved addresses a connection may reach."""
 
     purpose: Purpose
-    https_only: bool             # http:// refused (except to loopback when `loopback` allows it)
-    loopback: bool = False       # loopback addresses allowed (development), over http too
+    https_only: bool             # http:// refused (except to loopback hosts when `http_loopback`)
+    loopback: bool = False       # loopback addresses allowed (development)
+    http_loopback: bool = False  # http:// allowed to loopback hosts (development)
     private: bool = False        # private, link-local and metadata addresses allowed (operator endpoints only)
     allow_query: bool = False
 
     def check(self, raw: object, *, allow_query: bool | None = None) -> str:
         """The canonical URL if this purpose may use it, else UrlRefused (`allow_query` overrides the policy's)."""
         parsed = parse_strict(raw, allow_query=self.allow_query if allow_query is None else allow_query)
-        if self.https_only and parsed.scheme != "https" and not (self.loopback and is_loopback_host(parsed.host)):
+        if self.https_only and parsed.scheme != "https" and not (self.http_loopback and is_loopback_host(parsed.host)):
             raise UrlRefused("must use https://")
         if not self.loopback and is_loopback_host(parsed.host):
             raise UrlRefused("must not point at this machine (loopback)")
@@ -237,8 +238,6 @@ def policy_for(purpose: Purpose, *, production: bool) -> UrlPolicy:
     if purpose is Purpose.CONFIGURED:
         # The operator chose these (an S3 store may well be on a private network); production needs TLS.
         return UrlPolicy(purpose, https_only=production, loopback=True, private=True)
-    if purpose is Purpose.WEBHOOK:
-        return UrlPolicy(purpose, https_only=True, loopback=not production, allow_query=True)
-    if purpose is Purpose.XRAY_DOWNLOAD:
-        return UrlPolicy(purpose, https_only=True, loopback=not production, allow_query=True)
-    return UrlPolicy(purpose, https_only=True, loopback=not production)
+    development = not production
+    return UrlPolicy(purpose, https_only=True, loopback=development, http_loopback=development,
+                     allow_query=purpose in (Purpose.WEBHOOK, Purpose.XRAY_DOWNLOAD))

@@ -395,3 +395,35 @@ def test_concurrent_installs_of_one_site_leave_one_row(any_db_app, fake_jira):
     rows = tenant_rows(any_db_app)
     assert len(rows) == 1
     assert stored_secret(any_db_app, fake_jira.client_key).startswith("secret-from-install-")
+
+
+# ---------------------------------------------------------------- security round 2: one URL policy for baseUrl
+
+
+@pytest.mark.parametrize("suffix", ["\\@127.0.0.1:9", "\\@victim.atlassian.net", "@victim.atlassian.net"])
+def test_a_base_url_that_parsers_read_differently_never_installs(lifecycle_app, fake_jira, suffix):
+    # urlsplit reads the host after the backslash, urllib3 (what requests connects with) the one before it.
+    canary = FakeJira(host="127.0.0.2").start()
+    try:
+        payload = fake_jira.install_payload(baseUrl=canary.origin + suffix)
+        response = send(lifecycle_app, fake_jira, payload=payload)
+        assert response.status_code in (400, 401), response.data
+        assert tenant_rows(lifecycle_app) == []
+        assert canary.requests == []
+    finally:
+        canary.stop()
+
+
+@pytest.mark.parametrize("tail", ["\r\n", "\r\nX-Injected: 1", "\n2024-01-01 INFO forged log line", "\t"])
+def test_a_base_url_with_control_characters_is_refused_naming_the_field(lifecycle_app, fake_jira, tail):
+    response = send(lifecycle_app, fake_jira, payload=fake_jira.install_payload(baseUrl=fake_jira.url + tail))
+    assert response.status_code == 400
+    assert "baseUrl" in response.json["fields"]
+    assert tenant_rows(lifecycle_app) == []
+
+
+def test_only_the_canonical_base_url_is_stored(lifecycle_app, fake_jira):
+    raw = fake_jira.url.replace("http://", "HTTP://") + "/"
+    assert send(lifecycle_app, fake_jira, payload=fake_jira.install_payload(baseUrl=raw, displayUrl=raw)).status_code \
+        == 204
+    assert tenant_rows(lifecycle_app)[0][2] == fake_jira.url

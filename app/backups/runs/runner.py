@@ -22,6 +22,7 @@ from ...extensions import db
 from ...models import BackupRun, utcnow
 from ...presentation import iso
 from ...tenants import shared_secret
+from ...urls import Purpose
 from ...xray.client import XrayClient
 from ...xray.errors import XrayAuthError, XrayError, XrayQueryError, XrayUnavailable
 from ..export.exporter import ExportError, Exporter
@@ -129,7 +130,8 @@ def _paced_client(services) -> Callable:
 
 def _list_projects(tenant, services) -> list[dict]:
     try:
-        jira = JiraClient(tenant, shared_secret=shared_secret(tenant, services.sealer), app_key=services.config.app_key)
+        jira = JiraClient(tenant, shared_secret=shared_secret(tenant, services.sealer), app_key=services.config.app_key,
+                          session=services.outbound(Purpose.TENANT_SITE))
         return list(jira.iter_projects())
     except JiraError as exc:
         status = getattr(exc, "status", None)
