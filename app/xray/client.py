@@ -21,7 +21,8 @@ from urllib.parse import urljoin
 
 import requests
 
-from .errors import XrayAuthError, XrayError, XrayNotFound, XrayQueryError, XrayUnavailable
+from ..urls import DestinationRefused, Purpose, UrlPolicy, UrlRefused, guarded_session, policy_for
+from .errors import XrayAuthError, XrayDownloadRefused, XrayNotFound, XrayQueryError, XrayUnavailable
 from .pacer import Pacer
 from .regions import is_official_host
 from .responses import error_messages, origin, parse_wait, take, throttle_body, token_lifetime
@@ -36,6 +37,8 @@ CHUNK = 64 * 1024
 THROTTLE_SNIFF_BYTES = 16 * 1024
 MIN_THROTTLE_WAIT = 1.0       # even "Retry-After: 0" waits a second: hammering a throttled tenant helps nobody
 MAX_THROTTLES_PER_CALL = 20
+# Where attachment redirects may lead unless the caller passes its environment's policy (app/services.py does).
+STRICT_DOWNLOADS = policy_for(Purpose.XRAY_DOWNLOAD, production=True)
 
 
 @dataclass
@@ -73,7 +76,8 @@ class XrayClient:
                  clock=time.monotonic, rng: random.Random | None = None,
                  on_event: Callable[[str, dict], None] | None = None, session: requests.Session | None = None,
                  retry_budget: float = 360.0, backoff_base: float = 1.0, backoff_cap: float = 30.0,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 download_policy: UrlPolicy = STRICT_DOWNLOADS):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self._secret = client_secret
@@ -84,6 +88,8 @@ class XrayClient:
         self._rng = rng or random.Random()
         self._on_event = on_event
         self.session = session or requests.Session()
+        self.download_policy = download_policy
+        self._redirect_session: requests.Session | None = None  # guarded: for hops that left Xray
         self._token: str | None = None
         self._token_refresh_at = 0.0
         self.stats = ClientStats()
@@ -93,6 +99,8 @@ class XrayClient:
 
     def close(self) -> None:
         self.session.close()
+        if self._redirect_session is not None:
+            self._redirect_session.close()
 
     def __enter__(self) -> "XrayClient":
         return self
@@ -165,8 +173,9 @@ class XrayClient:
 
     def download(self, url: str, fh) -> tuple[int, str]:
         """Stream an attachment into ``fh``; return (size, sha256 hex). Retries rewind ``fh``."""
-        if not (origin(url) == origin(self.base_url) or is_official_host(url)):
-            raise XrayError("The attachment link points outside Xray; the API token is not sent there.")
+        if not self._is_xray(url):
+            raise XrayDownloadRefused("The attachment link points outside Xray (or is not a URL the app accepts); "
+                                      "the API token is not sent there.")
         try:
             start = fh.tell()
         except (AttributeError, OSError):
@@ -188,17 +197,38 @@ class XrayClient:
 
     # ---- one download attempt, redirects followed by hand ---------------------------------------
 
+    def _is_xray(self, url: str) -> bool:
+        """Xray's own origin (the configured base URL or one of Xray Cloud's hosts), compared strictly."""
+        target = origin(url)
+        return target is not None and (target == origin(self.base_url) or is_official_host(url))
+
+    def _get_hop(self, url: str, send_token: bool):
+        if self._is_xray(url):
+            headers = self._auth_header() if send_token else {}
+            return self.session.get(url, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False)
+        # A hop away from Xray: https (or development loopback) only, and the address is checked when connecting.
+        try:
+            self.download_policy.check(url)
+        except UrlRefused as exc:
+            raise XrayDownloadRefused(f"Xray redirected an attachment download to a URL the app does not follow: it "
+                                      f"{exc.problem}.") from None
+        if self._redirect_session is None:
+            self._redirect_session = guarded_session(self.download_policy)
+        try:
+            return self._redirect_session.get(url, timeout=self.timeout, stream=True)
+        except DestinationRefused as exc:
+            raise XrayDownloadRefused(f"Xray redirected an attachment download where the app does not connect: "
+                                      f"{exc.problem}.") from None
+
     def _download_once(self, url: str, fh) -> tuple[int, str]:
         current, send_token = url, True
         for _ in range(MAX_REDIRECTS + 1):
-            headers = self._auth_header() if send_token else {}
-            response = self.session.get(current, headers=headers, timeout=self.timeout, stream=True,
-                                        allow_redirects=False)
+            response = self._get_hop(current, send_token)
             with response:
                 if response.is_redirect:
                     target = urljoin(current, response.headers["Location"])
-                    # The Bearer token is for Xray: a signed URL on another host gets no credentials.
-                    send_token = send_token and origin(target) == origin(current)
+                    # The Bearer token is for Xray: a signed URL on another origin gets no credentials.
+                    send_token = send_token and origin(target) is not None and origin(target) == origin(current)
                     current = target
                     continue
                 if response.status_code == 401 and send_token:
