@@ -510,3 +510,10 @@ def test_deeply_nested_json_gets_400_without_a_traceback(lifecycle_app, fake_jir
     assert "nested" in response.json["message"]
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
     assert tenant_rows(lifecycle_app) == []
+
+
+def test_unauthenticated_installs_with_an_unknown_kid_cause_one_key_fetch(lifecycle_app, fake_jira):
+    token = fake_jira.install_token(BASE, kid="0e50fccb-2c57-4bfc-bdc4-a0e5d0bf8a71")
+    for _ in range(10):
+        assert send(lifecycle_app, fake_jira, token=token).status_code == 401
+    assert fake_jira.key_requests == ["0e50fccb-2c57-4bfc-bdc4-a0e5d0bf8a71"]
