@@ -22,6 +22,9 @@ from .jwt import AmbiguousToken, CONTEXT_QSH, InvalidSignature, JwtError, Malfor
 
 logger = logging.getLogger(__name__)
 
+DISABLED_MESSAGE = ("Xray Backup is disabled on this Jira site. A Jira administrator can enable it again in "
+                    "Manage apps; scheduled backups resume then.")
+
 
 def public(view):
     """Mark a view as reachable without a Connect token."""
@@ -127,6 +130,9 @@ def init_auth(app: Flask, services) -> None:
             return None
         with jwt_errors_as_401(f"{request.method} {request.path}"):
             tenant, secret, verified = verify_current_request(services, context=request.path.startswith("/api/"))
+        if not tenant.enabled:
+            # Jira sent /disabled: nothing is served or queued until /enabled (scheduled backups pause too).
+            raise Forbidden(DISABLED_MESSAGE)
         account_id = verified.account_id
         if account_id is None:
             raise Forbidden("This page needs a signed-in Jira administrator.")

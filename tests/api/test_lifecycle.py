@@ -517,3 +517,40 @@ def test_unauthenticated_installs_with_an_unknown_kid_cause_one_key_fetch(lifecy
     for _ in range(10):
         assert send(lifecycle_app, fake_jira, token=token).status_code == 401
     assert fake_jira.key_requests == ["0e50fccb-2c57-4bfc-bdc4-a0e5d0bf8a71"]
+
+
+# ---------------------------------------------------------------- security round 2: disabled sites are not served
+
+
+def test_a_disabled_site_gets_403_on_pages_and_api_and_queues_nothing_until_enabled(lifecycle_app, fake_jira,
+                                                                                    installed):
+    from app.backups.runs.enqueue import enqueue_due
+    from app.models import BackupSettings
+    from tests.support.connect import ApiClient, page_url
+
+    tenant = type("T", (), {"client_key": fake_jira.client_key, "shared_secret": fake_jira.shared_secret,
+                            "app_base_url": BASE})
+    api = ApiClient(lifecycle_app.test_client(), tenant)
+    assert api.get("/api/backups").status_code == 200
+    with lifecycle_app.app_context():
+        tenant_id = db.session.scalars(select(Tenant)).one().id
+        db.session.add(BackupSettings(tenant_id=tenant_id, time_of_day="02:00", updated_at=utcnow(),
+                                      next_run_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+
+    assert send(lifecycle_app, fake_jira, "disabled").status_code == 204
+    for response in (api.get("/api/backups"), api.post("/api/backups"), api.get("/api/backup-settings")):
+        assert response.status_code == 403
+        assert response.json["error"] == "forbidden" and "disabled on this Jira site" in response.json["message"]
+    page = lifecycle_app.test_client().get(page_url(tenant, "/pages/backups"))
+    assert page.status_code == 403 and "disabled on this Jira site" in page.get_data(as_text=True)
+    with lifecycle_app.app_context():
+        assert enqueue_due(utcnow()) == 0  # scheduled backups pause
+        assert db.session.scalars(select(BackupRun)).all() == []
+
+    assert send(lifecycle_app, fake_jira, "enabled").status_code == 204
+    assert api.get("/api/backups").status_code == 200
+    assert lifecycle_app.test_client().get(page_url(tenant, "/pages/backups")).status_code == 200
+    with lifecycle_app.app_context():
+        assert enqueue_due(utcnow()) == 1  # and resume: the missed slot runs once
+        assert [r.trigger for r in db.session.scalars(select(BackupRun))] == ["scheduled"]
