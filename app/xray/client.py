@@ -21,10 +21,10 @@ from urllib.parse import urljoin
 
 import requests
 
-from ..urls import DestinationRefused, Purpose, UrlPolicy, UrlRefused, guarded_session, policy_for
+from ..urls import UrlPolicy
+from .downloads import STRICT_DOWNLOADS, DownloadHops
 from .errors import XrayAuthError, XrayDownloadRefused, XrayNotFound, XrayQueryError, XrayUnavailable
 from .pacer import Pacer
-from .regions import is_official_host
 from .responses import error_messages, origin, parse_wait, take, throttle_body, token_lifetime
 
 logger = logging.getLogger(__name__)
@@ -37,8 +37,6 @@ CHUNK = 64 * 1024
 THROTTLE_SNIFF_BYTES = 16 * 1024
 MIN_THROTTLE_WAIT = 1.0       # even "Retry-After: 0" waits a second: hammering a throttled tenant helps nobody
 MAX_THROTTLES_PER_CALL = 20
-# Where attachment redirects may lead unless the caller passes its environment's policy (app/services.py does).
-STRICT_DOWNLOADS = policy_for(Purpose.XRAY_DOWNLOAD, production=True)
 
 
 @dataclass
@@ -88,8 +86,7 @@ class XrayClient:
         self._rng = rng or random.Random()
         self._on_event = on_event
         self.session = session or requests.Session()
-        self.download_policy = download_policy
-        self._redirect_session: requests.Session | None = None  # guarded: for hops that left Xray
+        self._hops = DownloadHops(self.base_url, download_policy)
         self._token: str | None = None
         self._token_refresh_at = 0.0
         self.stats = ClientStats()
@@ -99,8 +96,7 @@ class XrayClient:
 
     def close(self) -> None:
         self.session.close()
-        if self._redirect_session is not None:
-            self._redirect_session.close()
+        self._hops.close()
 
     def __enter__(self) -> "XrayClient":
         return self
@@ -173,7 +169,7 @@ class XrayClient:
 
     def download(self, url: str, fh) -> tuple[int, str]:
         """Stream an attachment into ``fh``; return (size, sha256 hex). Retries rewind ``fh``."""
-        if not self._is_xray(url):
+        if not self._hops.is_xray(url):
             raise XrayDownloadRefused("The attachment link points outside Xray (or is not a URL the app accepts); "
                                       "the API token is not sent there.")
         try:
@@ -197,33 +193,11 @@ class XrayClient:
 
     # ---- one download attempt, redirects followed by hand ---------------------------------------
 
-    def _is_xray(self, url: str) -> bool:
-        """Xray's own origin (the configured base URL or one of Xray Cloud's hosts), compared strictly."""
-        target = origin(url)
-        return target is not None and (target == origin(self.base_url) or is_official_host(url))
-
-    def _get_hop(self, url: str, send_token: bool):
-        if self._is_xray(url):
-            headers = self._auth_header() if send_token else {}
-            return self.session.get(url, headers=headers, timeout=self.timeout, stream=True, allow_redirects=False)
-        # A hop away from Xray: https (or development loopback) only, and the address is checked when connecting.
-        try:
-            self.download_policy.check(url)
-        except UrlRefused as exc:
-            raise XrayDownloadRefused(f"Xray redirected an attachment download to a URL the app does not follow: it "
-                                      f"{exc.problem}.") from None
-        if self._redirect_session is None:
-            self._redirect_session = guarded_session(self.download_policy)
-        try:
-            return self._redirect_session.get(url, timeout=self.timeout, stream=True)
-        except DestinationRefused as exc:
-            raise XrayDownloadRefused(f"Xray redirected an attachment download where the app does not connect: "
-                                      f"{exc.problem}.") from None
-
     def _download_once(self, url: str, fh) -> tuple[int, str]:
         current, send_token = url, True
         for _ in range(MAX_REDIRECTS + 1):
-            response = self._get_hop(current, send_token)
+            response = self._hops.open(current, self.session, self._auth_header if send_token else dict,
+                                       self.timeout)
             with response:
                 if response.is_redirect:
                     target = urljoin(current, response.headers["Location"])
