@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .crypto import KeyRing, KeyRingError, generate_key
+from .urls import Purpose, UrlRefused, parse_strict, policy_for
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ DEFAULTS = {
     "FORGE_JWKS_URL": "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json",
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
+_GLOB = re.compile(r"^[a-z0-9_.*?-]+$")
 MAX_BACKUP_WORKERS = 16
 FORGE_APP_ARI_PREFIX = "ari:cloud:ecosystem::app/"
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -114,11 +116,13 @@ def _positive_int(variable: str, raw: str, maximum: int | None = None) -> int:
     return value
 
 
-def _http_url(variable: str, raw: str) -> str:
-    parts = urlsplit(raw)
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        raise ConfigError(variable, f"expected an http(s) URL, got {raw!r}")
-    return raw.rstrip("/")
+def _http_url(variable: str, raw: str, production: bool = False) -> str:
+    """An endpoint the operator configured, canonical per the URL policy (https:// only, in production)."""
+    try:
+        return policy_for(Purpose.CONFIGURED, production=production).check(raw).rstrip("/")
+    except UrlRefused as exc:
+        raise ConfigError(variable, f"the URL {exc.problem}" + (" in production" if "https" in exc.problem else "")) \
+            from None
 
 
 def forge_app_ari(variable: str, raw: str) -> str:
@@ -140,14 +144,34 @@ def _forge_jwks_url(production: bool, raw: str) -> str:
     return url
 
 
-def host_allowed(host: str, scheme: str, globs: tuple[str, ...]) -> bool:
-    """Tell whether a tenant host may install: it matches a glob, and http only on loopback."""
-    host = (host or "").lower()
-    if not host:
-        return False
-    if host not in LOOPBACK_HOSTS and scheme != "https":
-        return False
-    return any(fnmatch.fnmatchcase(host, g) for g in globs)
+def _allowed_hosts(raw: str, production: bool) -> tuple[str, ...]:
+    hosts = tuple(h.strip().lower() for h in raw.split(",") if h.strip())
+    if not hosts:
+        raise ConfigError("CONNECT_ALLOWED_HOSTS", "needs at least one host glob")
+    for glob in hosts:
+        if not _GLOB.match(glob):
+            raise ConfigError("CONNECT_ALLOWED_HOSTS", f"{glob!r} is not a host glob (letters, digits, '-', '.', "
+                                                       "'*' and '?')")
+        if production and not glob.replace("*", "").replace("?", "").replace(".", ""):
+            raise ConfigError("CONNECT_ALLOWED_HOSTS", f"{glob!r} matches every host: production needs the Jira "
+                                                       "domains (e.g. *.atlassian.net)")
+        if production and glob in LOOPBACK_HOSTS:
+            raise ConfigError("CONNECT_ALLOWED_HOSTS", f"{glob!r} is this machine: production never installs a "
+                                                       "loopback site")
+    return hosts
+
+
+def tenant_site_url(raw: object, globs: tuple[str, ...], *, production: bool) -> str:
+    """A Jira site's baseUrl, canonical, if it may install here, else UrlRefused.
+
+    The host must match a glob and use https (http only to loopback, in development); it is the host every later
+    call connects to, since the allow-list reads the URL with the HTTP client's own parser.
+    """
+    url = policy_for(Purpose.TENANT_SITE, production=production).check(raw)
+    host = parse_strict(url).host
+    if not any(fnmatch.fnmatchcase(host, g) for g in globs):
+        raise UrlRefused("is not on an allowed host (CONNECT_ALLOWED_HOSTS)")
+    return url.rstrip("/")
 
 
 def load_config(environ: dict[str, str] | None = None, instance_path: str = "instance") -> Config:
@@ -175,6 +199,9 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     database_url = get("DATABASE_URL") or f"sqlite:///{Path(instance_path, 'app.db').absolute()}"
     if not (database_url.startswith("sqlite") or database_url.startswith("postgresql")):
         raise ConfigError("DATABASE_URL", "only sqlite:// and postgresql+psycopg:// URLs are supported")
+    if production and database_url.startswith("sqlite"):
+        logger.warning("DATABASE_URL is SQLite in production: one file on one machine, no concurrent web workers "
+                       "or scheduler processes; use PostgreSQL (postgresql+psycopg://…)")
 
     raw_keys = get("ENCRYPTION_KEYS")
     if not raw_keys:
@@ -186,14 +213,10 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     except KeyRingError as exc:
         raise ConfigError("ENCRYPTION_KEYS", str(exc)) from None
 
-    hosts = tuple(h.strip().lower() for h in get("CONNECT_ALLOWED_HOSTS").split(",") if h.strip())
-    if not hosts:
-        raise ConfigError("CONNECT_ALLOWED_HOSTS", "needs at least one host glob")
+    hosts = _allowed_hosts(get("CONNECT_ALLOWED_HOSTS"), production)
 
     # A development aid: the local preview points the pages at its all.js stand-in.
-    all_js_url = _http_url("CONNECT_ALL_JS_URL", get("CONNECT_ALL_JS_URL"))
-    if production and not all_js_url.startswith("https://"):
-        raise ConfigError("CONNECT_ALL_JS_URL", "production requires an https:// URL")
+    all_js_url = _http_url("CONNECT_ALL_JS_URL", get("CONNECT_ALL_JS_URL"), production)
 
     storage_url = get("BACKUP_STORAGE_URL") or Path(instance_path, "backups").absolute().as_uri()
     storage = urlsplit(storage_url)
@@ -210,12 +233,13 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         app_env=app_env,
         database_url=database_url,
         encryption_keys=raw_keys,
-        connect_install_keys_url=_http_url("CONNECT_INSTALL_KEYS_URL", get("CONNECT_INSTALL_KEYS_URL")),
+        # Whoever could answer key fetches could sign installs: TLS in production.
+        connect_install_keys_url=_http_url("CONNECT_INSTALL_KEYS_URL", get("CONNECT_INSTALL_KEYS_URL"), production),
         connect_allowed_hosts=hosts,
         connect_all_js_url=all_js_url,
-        xray_api_url=_http_url("XRAY_API_URL", get("XRAY_API_URL")),
+        xray_api_url=_http_url("XRAY_API_URL", get("XRAY_API_URL"), production),
         backup_storage_url=storage_url,
-        s3_endpoint_url=_http_url("S3_ENDPOINT_URL", s3_endpoint) if s3_endpoint else None,
+        s3_endpoint_url=_http_url("S3_ENDPOINT_URL", s3_endpoint, production) if s3_endpoint else None,
         scheduler_enabled=_bool("SCHEDULER_ENABLED", get("SCHEDULER_ENABLED")),
         backup_lease_seconds=_positive_int("BACKUP_LEASE_SECONDS", get("BACKUP_LEASE_SECONDS")),
         uninstall_grace_days=_positive_int("UNINSTALL_GRACE_DAYS", get("UNINSTALL_GRACE_DAYS")),

@@ -4,15 +4,23 @@ from __future__ import annotations
 from flask import Flask, g, request
 from flask.wrappers import Response
 
+from .urls import UrlRefused, normalize_base_url
+
 HSTS = "max-age=31536000; includeSubDomains"
 
 
 def frame_ancestors(tenant, allowed_hosts: tuple[str, ...]) -> str:
     """The CSP frame-ancestors sources: the tenant's baseUrl and displayUrl, else the allowed Jira hosts."""
     if tenant is not None:
-        sources = [tenant.base_url]
-        if tenant.display_url and tenant.display_url != tenant.base_url:
-            sources.append(tenant.display_url)
+        sources = []
+        for url in (tenant.base_url, tenant.display_url):
+            # A row stored before the URL policy may hold CR/LF or spaces: never let it into a header.
+            try:
+                canonical = normalize_base_url(url) if url else None
+            except UrlRefused:
+                canonical = None
+            if canonical and canonical not in sources:
+                sources.append(canonical)
     else:
         # No tenant (e.g. a page's 401): let Jira frame the error so the admin sees the message.
         sources = [f"https://{host}" for host in allowed_hosts]

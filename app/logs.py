@@ -35,11 +35,13 @@ class RedactingFilter(logging.Filter):
         return True
 
 
-def install_redaction() -> None:
-    """Attach the filter to every root handler (werkzeug's access log included)."""
-    for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+def install_redaction(*loggers: logging.Logger) -> None:
+    """Attach the filter to every handler of the root logger (werkzeug's access log included) and of `loggers`
+    (gunicorn's own, which have their own handlers and do not propagate: see gunicorn.conf.py)."""
+    for logger in (logging.getLogger(), *loggers):
+        for handler in logger.handlers:
+            if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+                handler.addFilter(RedactingFilter())
 
 
 def configure_logging() -> None:

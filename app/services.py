@@ -19,6 +19,7 @@ from .connect.forge_keys import ForgeKeySet
 from .connect.install_keys import InstallKeyFetcher
 from .credentials.service import CredentialService
 from .sealing import Sealer
+from .urls import GuardedSession, Purpose, guarded_session, policy_for
 from .xray.shared_pacer import PacerRegistry
 
 EXTENSION = "xray_backup"
@@ -37,6 +38,10 @@ class Services:
     admin_cache: AdminCache = field(default_factory=AdminCache)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     background: object | None = None  # app.background.Background, when this process runs the scheduler/workers
+
+    def outbound(self, purpose: Purpose) -> GuardedSession:
+        """A new HTTP session that reaches only what the URL policy allows this purpose (app/urls)."""
+        return guarded_session(policy_for(purpose, production=self.config.is_production))
 
     def wake_workers(self) -> None:
         """Let this process's workers claim at once (after "Back up now"); others poll within seconds."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 from typing import Callable
-from urllib.parse import urlsplit
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -13,6 +12,7 @@ from .errors import BadRequest
 from .extensions import db
 from .models import SHARED_SECRET_FIELD, BackupRun, Tenant, XrayCredential
 from .sealing import Sealer
+from .urls import UrlRefused, normalize_base_url
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ _TEXT_LIMITS = {
 
 
 def validate_payload(payload: object) -> dict:
-    """Check a lifecycle body's shape; raise BadRequest naming the bad fields."""
+    """Check a lifecycle body's shape and return it with its URLs canonical; raise BadRequest naming bad fields."""
     if not isinstance(payload, dict):
         raise BadRequest("The body must be a JSON object.")
     fields: dict[str, str] = {}
@@ -51,11 +51,15 @@ def validate_payload(payload: object) -> dict:
             fields.setdefault(name, "is required")
     if payload.get("eventType") == "installed" and not payload.get("sharedSecret"):
         fields.setdefault("sharedSecret", "is required")
-    base_url = payload.get("baseUrl")
-    if isinstance(base_url, str) and base_url and "baseUrl" not in fields:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            fields["baseUrl"] = "must be an http(s) URL"
+    # Only the canonical form of each URL is kept: what the allow-list checks is what is stored and called.
+    payload = dict(payload)
+    for name in ("baseUrl", "displayUrl"):
+        value = payload.get(name)
+        if isinstance(value, str) and value and name not in fields:
+            try:
+                payload[name] = normalize_base_url(value)
+            except UrlRefused as exc:
+                fields[name] = f"must be an http(s) URL: it {exc.problem}"
     if fields:
         raise BadRequest("The lifecycle payload is invalid.", fields)
     return payload
@@ -86,8 +90,8 @@ def shared_secret(tenant: Tenant, sealer: Sealer) -> str:
 
 def _apply(tenant: Tenant, payload: dict, now: datetime, sealer: Sealer) -> None:
     tenant.shared_secret_enc = sealer.seal(tenant.client_key, SHARED_SECRET_FIELD, payload["sharedSecret"])
-    tenant.base_url = payload["baseUrl"].rstrip("/")
-    tenant.display_url = (payload.get("displayUrl") or "").rstrip("/") or None
+    tenant.base_url = payload["baseUrl"]
+    tenant.display_url = payload.get("displayUrl") or None
     tenant.product_type = payload.get("productType") or "jira"
     tenant.description = payload.get("description")
     tenant.server_version = payload.get("serverVersion")
@@ -103,7 +107,7 @@ def _apply(tenant: Tenant, payload: dict, now: datetime, sealer: Sealer) -> None
 
 def install(payload: dict, now: datetime, *, sealer: Sealer, forget: Forget = _nothing_cached) -> Tenant:
     """Upsert the tenant of a verified install payload, keyed by clientKey; settings survive a reinstall."""
-    validate_payload(payload)
+    payload = validate_payload(payload)
     client_key = payload["clientKey"]
     for attempt in range(2):
         _release_installation(payload.get("installationId"), client_key)

@@ -150,6 +150,9 @@ class FakeJira:
             "exp": issued + 180,
             "aud": [app_base_url],
             "qsh": request_qsh("POST", path, "", urlsplit(app_base_url).path),
+            # Two real callbacks never carry the same token (the app keeps them single-use); within one
+            # second these claims alone would repeat, so each token gets its own id.
+            "jti": uuid.uuid4().hex,
         }
         claims.update(claim_overrides)
         claims = {k: v for k, v in claims.items() if v is not None}
@@ -169,6 +172,7 @@ class FakeJira:
             "exp": issued + ttl,
             "qsh": request_qsh(method, path, query, urlsplit(app_base_url).path),
             "context": {},
+            "jti": uuid.uuid4().hex,  # see install_token
         }
         if account_id is not None:
             claims["sub"] = account_id

@@ -16,10 +16,14 @@ from ..errors import Forbidden, ServiceUnavailable, Unauthorized
 from ..extensions import db
 from ..models import utcnow
 from ..tenants import find_tenant, shared_secret
+from ..urls import Purpose
 from .jira import JiraClient, JiraError, is_jira_admin
 from .jwt import AmbiguousToken, CONTEXT_QSH, InvalidSignature, JwtError, MalformedToken, MissingToken, qsh, verify_hs256
 
 logger = logging.getLogger(__name__)
+
+DISABLED_MESSAGE = ("Xray Backup is disabled on this Jira site. A Jira administrator can enable it again in "
+                    "Manage apps; scheduled backups resume then.")
 
 
 def public(view):
@@ -126,12 +130,16 @@ def init_auth(app: Flask, services) -> None:
             return None
         with jwt_errors_as_401(f"{request.method} {request.path}"):
             tenant, secret, verified = verify_current_request(services, context=request.path.startswith("/api/"))
+        if not tenant.enabled:
+            # Jira sent /disabled: nothing is served or queued until /enabled (scheduled backups pause too).
+            raise Forbidden(DISABLED_MESSAGE)
         account_id = verified.account_id
         if account_id is None:
             raise Forbidden("This page needs a signed-in Jira administrator.")
         try:
             admin = is_jira_admin(tenant.client_key, account_id, services.admin_cache,
-                                  lambda: JiraClient(tenant, shared_secret=secret, app_key=services.config.app_key))
+                                  lambda: JiraClient(tenant, shared_secret=secret, app_key=services.config.app_key,
+                                                     session=services.outbound(Purpose.TENANT_SITE)))
         except JiraError as exc:
             logger.warning("admin check for tenant %s failed: %s", tenant.client_key, exc)
             raise ServiceUnavailable("Jira could not confirm your permissions right now; try again shortly.") from None

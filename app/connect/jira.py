@@ -9,6 +9,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import requests
 
+from ..urls import DestinationRefused
 from .jwt import encode_for_jira
 
 logger = logging.getLogger(__name__)
@@ -80,6 +81,9 @@ class JiraClient:
             headers = {"Authorization": f"JWT {token}", "Accept": "application/json"}
             try:
                 response = self._session.request(method, url, headers=headers, json=json, timeout=self._timeout)
+            except DestinationRefused as exc:
+                # The URL policy refused where the site resolves: not worth a retry, never a traceback.
+                raise JiraError(method, urlsplit(url).path, None, exc.problem) from None
             except requests.RequestException as exc:
                 if attempt == self._max_attempts:
                     raise JiraUnavailable(method, urlsplit(url).path, None, type(exc).__name__) from None

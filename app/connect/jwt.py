@@ -105,20 +105,29 @@ def _encode(text: str) -> str:
     return quote(text, safe="")
 
 
+def _js_order(text: str) -> bytes:
+    """Sort key matching JavaScript's default sort (UTF-16 code units), which Atlassian's libraries use."""
+    return text.encode("utf-16-be", "surrogatepass")
+
+
 def canonical_query(query: str) -> str:
-    """Canonical form of a raw (form-encoded) query string, without the `jwt` parameter."""
+    """Canonical form of a raw (form-encoded) query string, without the `jwt` parameter.
+
+    Names and repeated values are sorted on their decoded form by UTF-16 code units, as Atlassian's reference
+    implementations do (atlassian-jwt's createCanonicalRequest: `Object.keys(query).sort()` and
+    `values.sort()`, JavaScript's default string order): a non-ASCII name sorts after ASCII ones, and an astral
+    character (a surrogate pair) before BMP characters above U+D7FF. Then each is percent-encoded.
+    """
     grouped: dict[str, list[str]] = {}
     for name, value in parse_qsl(query or "", keep_blank_values=True):
         if name == "jwt":
             continue
         grouped.setdefault(name, []).append(value)
     pairs = []
-    for name, values in grouped.items():
-        # Values are sorted on their decoded form (what Atlassian's implementation does).
-        encoded_values = ",".join(_encode(v) for v in sorted(values))
-        pairs.append((_encode(name), encoded_values))
-    pairs.sort()
-    return "&".join(f"{name}={value}" for name, value in pairs)
+    for name in sorted(grouped, key=_js_order):
+        encoded_values = ",".join(_encode(v) for v in sorted(grouped[name], key=_js_order))
+        pairs.append(f"{_encode(name)}={encoded_values}")
+    return "&".join(pairs)
 
 
 def canonical_request(method: str, path: str, query: str = "", base_path: str = "") -> str:

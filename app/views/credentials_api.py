@@ -13,16 +13,17 @@ The contract (interface.md) with these additive extensions:
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 
 from ..errors import ValidationFailed, answers_json
+from ..jsonbody import request_json
 from ..services import current_services
 
 bp = answers_json(Blueprint("credentials_api", __name__))
 
 
 def _json_body():
-    body = request.get_json(silent=True)
+    body = request_json(required=False)
     if body is None:
         raise ValidationFailed("The request body must be a JSON object.", {})
     return body

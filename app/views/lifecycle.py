@@ -1,11 +1,12 @@
-"""Lifecycle callbacks from Jira: thin over app/connect/lifecycle.py (verification) and app/tenants.py (use-cases)."""
+"""Lifecycle callbacks from Jira: thin over app/connect/lifecycle.py (verification, single-use tokens) and
+app/tenants.py (use-cases)."""
 from __future__ import annotations
 
 from flask import Blueprint
 
 from .. import tenants
 from ..connect.auth import public
-from ..connect.lifecycle import verify_lifecycle
+from ..connect.lifecycle import accept_lifecycle
 from ..errors import answers_json
 from ..models import utcnow
 from ..services import current_services
@@ -17,8 +18,8 @@ bp = answers_json(Blueprint("lifecycle", __name__))
 @public
 def installed():
     services = current_services()
-    payload = verify_lifecycle("installed", services)
-    tenants.install(payload, utcnow(), sealer=services.sealer, forget=services.tenant_cache.invalidate)
+    accept_lifecycle("installed", services, lambda payload: tenants.install(
+        payload, utcnow(), sealer=services.sealer, forget=services.tenant_cache.invalidate))
     return "", 204
 
 
@@ -26,9 +27,8 @@ def installed():
 @public
 def uninstalled():
     services = current_services()
-    payload = verify_lifecycle("uninstalled", services)
-    tenants.uninstall(payload["clientKey"], utcnow(), services.config.uninstall_grace_days,
-                      forget=services.tenant_cache.invalidate)
+    accept_lifecycle("uninstalled", services, lambda payload: tenants.uninstall(
+        payload["clientKey"], utcnow(), services.config.uninstall_grace_days, forget=services.tenant_cache.invalidate))
     return "", 204
 
 
@@ -36,8 +36,8 @@ def uninstalled():
 @public
 def enabled():
     services = current_services()
-    payload = verify_lifecycle("enabled", services)
-    tenants.set_enabled(payload["clientKey"], True, utcnow(), forget=services.tenant_cache.invalidate)
+    accept_lifecycle("enabled", services, lambda payload: tenants.set_enabled(
+        payload["clientKey"], True, utcnow(), forget=services.tenant_cache.invalidate))
     return "", 204
 
 
@@ -45,6 +45,6 @@ def enabled():
 @public
 def disabled():
     services = current_services()
-    payload = verify_lifecycle("disabled", services)
-    tenants.set_enabled(payload["clientKey"], False, utcnow(), forget=services.tenant_cache.invalidate)
+    accept_lifecycle("disabled", services, lambda payload: tenants.set_enabled(
+        payload["clientKey"], False, utcnow(), forget=services.tenant_cache.invalidate))
     return "", 204

@@ -1,8 +1,9 @@
 """`/api/backup-settings`: the tenant's schedule and retention."""
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 
 from ..backups.schedule import settings as backup_settings
 from ..errors import answers_json
+from ..jsonbody import request_json
 from ..models import utcnow
 
 bp = answers_json(Blueprint("backup_settings", __name__))
@@ -15,5 +16,5 @@ def get_settings():
 
 @bp.put("/api/backup-settings")
 def put_settings():
-    body = request.get_json(silent=True)
+    body = request_json(required=False)
     return jsonify(backup_settings.update_settings(g.tenant, body, utcnow()))

@@ -21,9 +21,10 @@ from urllib.parse import urljoin
 
 import requests
 
-from .errors import XrayAuthError, XrayError, XrayNotFound, XrayQueryError, XrayUnavailable
+from ..urls import UrlPolicy
+from .downloads import STRICT_DOWNLOADS, DownloadHops
+from .errors import XrayAuthError, XrayDownloadRefused, XrayNotFound, XrayQueryError, XrayUnavailable
 from .pacer import Pacer
-from .regions import is_official_host
 from .responses import error_messages, origin, parse_wait, take, throttle_body, token_lifetime
 
 logger = logging.getLogger(__name__)
@@ -73,7 +74,8 @@ class XrayClient:
                  clock=time.monotonic, rng: random.Random | None = None,
                  on_event: Callable[[str, dict], None] | None = None, session: requests.Session | None = None,
                  retry_budget: float = 360.0, backoff_base: float = 1.0, backoff_cap: float = 30.0,
-                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc),
+                 download_policy: UrlPolicy = STRICT_DOWNLOADS):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
         self._secret = client_secret
@@ -84,6 +86,7 @@ class XrayClient:
         self._rng = rng or random.Random()
         self._on_event = on_event
         self.session = session or requests.Session()
+        self._hops = DownloadHops(self.base_url, download_policy)
         self._token: str | None = None
         self._token_refresh_at = 0.0
         self.stats = ClientStats()
@@ -93,6 +96,7 @@ class XrayClient:
 
     def close(self) -> None:
         self.session.close()
+        self._hops.close()
 
     def __enter__(self) -> "XrayClient":
         return self
@@ -165,8 +169,9 @@ class XrayClient:
 
     def download(self, url: str, fh) -> tuple[int, str]:
         """Stream an attachment into ``fh``; return (size, sha256 hex). Retries rewind ``fh``."""
-        if not (origin(url) == origin(self.base_url) or is_official_host(url)):
-            raise XrayError("The attachment link points outside Xray; the API token is not sent there.")
+        if not self._hops.is_xray(url):
+            raise XrayDownloadRefused("The attachment link points outside Xray (or is not a URL the app accepts); "
+                                      "the API token is not sent there.")
         try:
             start = fh.tell()
         except (AttributeError, OSError):
@@ -191,14 +196,13 @@ class XrayClient:
     def _download_once(self, url: str, fh) -> tuple[int, str]:
         current, send_token = url, True
         for _ in range(MAX_REDIRECTS + 1):
-            headers = self._auth_header() if send_token else {}
-            response = self.session.get(current, headers=headers, timeout=self.timeout, stream=True,
-                                        allow_redirects=False)
+            response = self._hops.open(current, self.session, self._auth_header if send_token else dict,
+                                       self.timeout)
             with response:
                 if response.is_redirect:
                     target = urljoin(current, response.headers["Location"])
-                    # The Bearer token is for Xray: a signed URL on another host gets no credentials.
-                    send_token = send_token and origin(target) == origin(current)
+                    # The Bearer token is for Xray: a signed URL on another origin gets no credentials.
+                    send_token = send_token and origin(target) is not None and origin(target) == origin(current)
                     current = target
                     continue
                 if response.status_code == 401 and send_token:

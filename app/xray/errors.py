@@ -37,3 +37,7 @@ class XrayQueryError(XrayError):
 
 class XrayNotFound(XrayQueryError):
     """Xray answered 404 for something it was asked for (e.g. an attachment that is gone)."""
+
+
+class XrayDownloadRefused(XrayError):
+    """An attachment link or one of its redirects leads where the URL policy does not allow; nothing was stored."""

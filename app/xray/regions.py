@@ -1,6 +1,8 @@
 """Xray Cloud regions and the base URL each one is served from."""
 from __future__ import annotations
 
+from ..urls import origin_of
+
 REGIONS = ("global", "us", "eu", "au")
 OFFICIAL_HOSTS = {
     "global": "https://xray.cloud.getxray.app",
@@ -26,5 +28,6 @@ def region_base_url(default_base: str, region: str | None) -> str:
 
 
 def is_official_host(url: str) -> bool:
-    """Tell whether a URL is on one of Xray Cloud's hosts."""
-    return any(url == host or url.startswith(host + "/") for host in OFFICIAL_HOSTS.values())
+    """Tell whether a URL is on one of Xray Cloud's hosts (origins compared as the HTTP client parses them)."""
+    target = origin_of(url)
+    return target is not None and any(target == origin_of(host) for host in OFFICIAL_HOSTS.values())

@@ -6,7 +6,8 @@ import json
 import time
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
-from urllib.parse import urlsplit
+
+from ..urls import origin_of
 
 TOKEN_LIFETIME = 24 * 3600
 
@@ -73,7 +74,7 @@ def error_messages(response) -> list[str]:
     return [f"HTTP {response.status_code}"]
 
 
-def origin(url: str) -> tuple[str, str, int | None]:
-    """Scheme, host and port: what decides whether a credential may be sent to a URL."""
-    parts = urlsplit(url)
-    return parts.scheme, (parts.hostname or "").lower(), parts.port
+def origin(url: str) -> tuple[str, str, int] | None:
+    """Scheme, host and effective port, read as the HTTP client reads them: what decides whether a credential may
+    be sent to a URL. None for a URL the URL policy refuses to parse (a backslash, userinfo, …): it matches nothing."""
+    return origin_of(url)

@@ -2,6 +2,8 @@
  * Shared by every admin page: window.XB
  *   XB.api.get/put/post/del(path, body?) -> Promise of the JSON body (null for 204); rejects with XB.ApiError
  *     Each call asks Jira for a fresh context token (AP.context.getToken) and sends `Authorization: JWT …`.
+ *   XB.apiUrl("api/…"): the API path under the app's base path (APP_BASE_URL may have one: /xb/api/…), resolved
+ *     against the page URL, which is always <base>/pages/<page>.
  *   XB.ApiError {status, code, message, fields}
  *   XB.showFieldErrors(form, fields) / XB.clearFieldErrors(form): `fields` keyed by input name; each input
  *     names its error element `<name>-error`; sets aria-invalid and unhides the message.
@@ -80,6 +82,11 @@
         throw new ApiError(0, "network", "The app could not be reached. Check your connection and try again.");
       });
     });
+  }
+
+  function apiUrl(path) {
+    var base = window.location.pathname.replace(/\/pages\/[^/]*$/, "/");
+    return base + String(path).replace(/^\/+/, "");
   }
 
   function fieldInput(form, name) {
@@ -171,6 +178,7 @@
       del: function (path) { return request("DELETE", path); }
     },
     ApiError: ApiError,
+    apiUrl: apiUrl,
     getToken: getToken,
     showFieldErrors: showFieldErrors,
     clearFieldErrors: clearFieldErrors,

@@ -216,7 +216,7 @@
   function loadPage(offset) {
     // Ask for one more than a page to know whether older runs exist; if the API ignores
     // limit/offset and returns everything, page the full list here instead.
-    var path = "/api/backups?limit=" + (pageSize + 1) + "&offset=" + offset;
+    var path = XB.apiUrl("api/backups?limit=" + (pageSize + 1) + "&offset=" + offset);
     return XB.api.get(path).then(function (data) {
       var runs = (data && data.runs) || [];
       if (runs.length > pageSize + 1) {
@@ -249,7 +249,7 @@
     var started = Date.now();
     polls[id] = true;
     function tick() {
-      XB.api.get("/api/backups/" + encodeURIComponent(id)).then(function (run) {
+      XB.api.get(XB.apiUrl("api/backups/" + encodeURIComponent(id))).then(function (run) {
         run = run && run.run ? run.run : run;
         replaceRun(run);
         if (ACTIVE[run.status]) {
@@ -282,7 +282,7 @@
   function watchForNewRuns() {
     setTimeout(function check() {
       if (view.offset !== 0 || document.hidden) { setTimeout(check, NEWEST_CHECK_MS); return; }
-      XB.api.get("/api/backups?limit=1").then(function (data) {
+      XB.api.get(XB.apiUrl("api/backups?limit=1")).then(function (data) {
         var newest = data && data.runs && data.runs[0];
         var known = view.runs.some(function (r) { return newest && r.id === newest.id; });
         return newest && !known && view.offset === 0 ? loadPage(0) : null;
@@ -299,9 +299,9 @@
     button.addEventListener("click", function () {
       clearError();
       XB.setBusy(button, true);
-      XB.api.post("/api/backups").then(function (created) {
+      XB.api.post(XB.apiUrl("api/backups")).then(function (created) {
         announce("Backup " + (created.status === "running" ? "started." : "queued."));
-        return XB.api.get("/api/backups/" + encodeURIComponent(created.id)).then(null, function () {
+        return XB.api.get(XB.apiUrl("api/backups/" + encodeURIComponent(created.id))).then(null, function () {
           return { id: created.id, status: created.status, trigger: "manual", queuedAt: new Date().toISOString() };
         }).then(function (run) {
           run = run && run.run ? run.run : run;
@@ -335,7 +335,7 @@
       var id = button.getAttribute("data-download");
       clearError();
       XB.setBusy(button, true);
-      XB.api.post("/api/backups/" + encodeURIComponent(id) + "/download-link").then(function (link) {
+      XB.api.post(XB.apiUrl("api/backups/") + encodeURIComponent(id) + "/download-link").then(function (link) {
         // The link is single-use and expires within a minute: follow it at once. The response is an
         // attachment, so the browser saves the zip and this page stays where it is.
         var a = el("a", { href: link.url, rel: "noopener", className: "xb-bk-hidden-link" });
@@ -395,7 +395,7 @@
       };
       XB.setBusy(button, true);
       $("settings-spinner").hidden = false;
-      XB.api.put("/api/backup-settings", body).then(function (saved) {
+      XB.api.put(XB.apiUrl("api/backup-settings"), body).then(function (saved) {
         state.settings = saved;
         nextRunText(saved);
         $("settings-saved").textContent = saved.enabled && saved.nextRunAt

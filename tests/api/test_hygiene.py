@@ -66,6 +66,20 @@ def test_pages_may_be_framed_by_the_tenant_base_and_display_url_only(probed, ten
     assert csp == f"frame-ancestors 'self' {tenant.base_url} https://custom-domain.example.com"
 
 
+def test_a_site_url_stored_with_control_characters_never_reaches_a_header(probed, tenant):
+    from app.extensions import db
+    from app.models import Tenant
+
+    with probed.app_context():
+        row = db.session.get(Tenant, tenant.id)
+        row.display_url = "https://custom-domain.example.com\r\nX-Injected: 1"
+        db.session.commit()
+    response = probed.test_client().get(page_url(tenant, "/pages/_probe"))
+    assert response.status_code == 200
+    assert "X-Injected" not in response.headers
+    assert response.headers["Content-Security-Policy"] == f"frame-ancestors 'self' {tenant.base_url}"
+
+
 def test_a_refused_page_is_still_frameable_by_allowed_jira_hosts(probed):
     response = probed.test_client().get("/pages/_probe", headers={"Accept": "text/html"})
     assert response.status_code == 401

@@ -462,3 +462,162 @@ def test_a_malformed_installation_id_is_refused_naming_the_field(lifecycle_app, 
     assert response.status_code == 400
     assert "installationId" in response.json["fields"]
     assert tenant_rows(lifecycle_app) == []
+
+
+# ---------------------------------------------------------------- security round 2: one URL policy for baseUrl
+
+
+@pytest.mark.parametrize("suffix", ["\\@127.0.0.1:9", "\\@victim.atlassian.net", "@victim.atlassian.net"])
+def test_a_base_url_that_parsers_read_differently_never_installs(lifecycle_app, fake_jira, suffix):
+    # urlsplit reads the host after the backslash, urllib3 (what requests connects with) the one before it.
+    canary = FakeJira(host="127.0.0.2").start()
+    try:
+        payload = fake_jira.install_payload(baseUrl=canary.origin + suffix)
+        response = send(lifecycle_app, fake_jira, payload=payload)
+        assert response.status_code in (400, 401), response.data
+        assert tenant_rows(lifecycle_app) == []
+        assert canary.requests == []
+    finally:
+        canary.stop()
+
+
+@pytest.mark.parametrize("tail", ["\r\n", "\r\nX-Injected: 1", "\n2024-01-01 INFO forged log line", "\t"])
+def test_a_base_url_with_control_characters_is_refused_naming_the_field(lifecycle_app, fake_jira, tail):
+    response = send(lifecycle_app, fake_jira, payload=fake_jira.install_payload(baseUrl=fake_jira.url + tail))
+    assert response.status_code == 400
+    assert "baseUrl" in response.json["fields"]
+    assert tenant_rows(lifecycle_app) == []
+
+
+def test_only_the_canonical_base_url_is_stored(lifecycle_app, fake_jira):
+    raw = fake_jira.url.replace("http://", "HTTP://") + "/"
+    assert send(lifecycle_app, fake_jira, payload=fake_jira.install_payload(baseUrl=raw, displayUrl=raw)).status_code \
+        == 204
+    assert tenant_rows(lifecycle_app)[0][2] == fake_jira.url
+
+
+# ---------------------------------------------------------------- security round 2: single-use lifecycle tokens
+
+
+def test_an_install_token_replayed_with_another_body_is_refused(any_db_app, fake_jira):
+    token = fake_jira.install_token(BASE)
+    assert send(any_db_app, fake_jira, token=token).status_code == 204
+    before = tenant_rows(any_db_app)
+    replay = send(any_db_app, fake_jira, token=token, payload=fake_jira.install_payload(
+        sharedSecret="attacker-chosen-secret-attacker-chosen-secret", baseUrl=f"http://localhost:{fake_jira.url[-5:]}"))
+    assert replay.status_code == 401
+    assert tenant_rows(any_db_app) == before
+    assert stored_secret(any_db_app, fake_jira.client_key) == fake_jira.shared_secret
+
+
+def test_the_identical_request_again_answers_as_before_and_changes_nothing(lifecycle_app, fake_jira):
+    token, payload = fake_jira.install_token(BASE), fake_jira.install_payload()
+    assert send(lifecycle_app, fake_jira, token=token, payload=payload).status_code == 204
+    # A newer reinstall, then Atlassian's retry of the first one: the retry must not bring the old secret back.
+    fake_jira.shared_secret = "the-secret-of-the-newer-reinstall-0123456789"
+    assert send(lifecycle_app, fake_jira).status_code == 204
+    assert send(lifecycle_app, fake_jira, token=token, payload=payload).status_code == 204
+    assert stored_secret(lifecycle_app, fake_jira.client_key) == fake_jira.shared_secret
+
+
+def test_a_used_token_stays_used_for_another_process_on_the_same_database(make_app, fake_jira, pg_database_url):
+    env = dict(APP_BASE_URL=BASE, CONNECT_INSTALL_KEYS_URL=fake_jira.keys_url, DATABASE_URL=pg_database_url)
+    first, second = make_app(**env), make_app(**env)
+    token = fake_jira.install_token(BASE)
+    assert send(first, fake_jira, token=token).status_code == 204
+    forged = fake_jira.install_payload(sharedSecret="attacker-chosen-secret-attacker-chosen-secret")
+    assert send(second, fake_jira, token=token, payload=forged).status_code == 401
+    assert stored_secret(second, fake_jira.client_key) == fake_jira.shared_secret
+
+
+def test_disabled_and_uninstalled_tokens_are_single_use_too(lifecycle_app, fake_jira, installed):
+    token = fake_jira.hs256_token("POST", "/disabled", app_base_url=BASE, account_id=None)
+    assert send(lifecycle_app, fake_jira, "disabled", token=token).status_code == 204
+    other = fake_jira.install_payload("disabled", description="another body")
+    assert send(lifecycle_app, fake_jira, "disabled", token=token, payload=other).status_code == 401
+
+
+def test_accepted_tokens_are_kept_as_digests_and_pruned_after_they_expire(lifecycle_app, fake_jira):
+    from app.connect.models import AcceptedLifecycleToken
+
+    old = fake_jira.install_token(BASE, now=utcnow() - timedelta(seconds=150))
+    assert send(lifecycle_app, fake_jira, token=old).status_code == 204
+    with lifecycle_app.app_context():
+        rows = db.session.scalars(select(AcceptedLifecycleToken)).all()
+        assert len(rows) == 1 and rows[0].token_sha256 != old and len(rows[0].token_sha256) == 64
+        assert rows[0].applied
+    # Once the old token expired, the next accepted callback prunes it.
+    from app.connect import replay
+
+    with lifecycle_app.app_context():
+        replay.claim_token("another-token", b"{}", "installed", exp=utcnow().timestamp() + 180,
+                           now=utcnow() + timedelta(minutes=5))
+        assert [r.token_sha256 for r in db.session.scalars(select(AcceptedLifecycleToken))] != [rows[0].token_sha256]
+        assert db.session.get(AcceptedLifecycleToken, rows[0].token_sha256) is None
+
+
+def test_a_reinstall_moving_the_site_to_another_host_needs_a_fresh_token(lifecycle_app, fake_jira, installed):
+    moved = fake_jira.install_payload(baseUrl=fake_jira.url.replace("127.0.0.1", "localhost"))
+    stale = fake_jira.install_token(BASE, now=utcnow() - timedelta(seconds=120))  # still within its 3 minutes
+    assert send(lifecycle_app, fake_jira, token=stale, payload=moved).status_code == 401
+    assert tenant_rows(lifecycle_app) == installed
+    assert send(lifecycle_app, fake_jira, payload=moved).status_code == 204
+    assert tenant_rows(lifecycle_app)[0][2] == moved["baseUrl"]
+
+
+# ---------------------------------------------------------------- security round 2: nested JSON before auth
+
+
+@pytest.mark.parametrize("body", ["[" * 30000 + "]" * 30000, '{"a":' * 10000 + "1" + "}" * 10000,
+                                  '{"clientKey": ' + "[" * 40 + "]" * 40 + "}"], ids=["arrays", "objects", "field"])
+def test_deeply_nested_json_gets_400_without_a_traceback(lifecycle_app, fake_jira, body, caplog):
+    response = send(lifecycle_app, fake_jira, data=body)
+    assert response.status_code == 400
+    assert response.json["error"] == "bad_request"
+    assert "nested" in response.json["message"]
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL") or r.exc_info]
+    assert tenant_rows(lifecycle_app) == []
+
+
+def test_unauthenticated_installs_with_an_unknown_kid_cause_one_key_fetch(lifecycle_app, fake_jira):
+    token = fake_jira.install_token(BASE, kid="0e50fccb-2c57-4bfc-bdc4-a0e5d0bf8a71")
+    for _ in range(10):
+        assert send(lifecycle_app, fake_jira, token=token).status_code == 401
+    assert fake_jira.key_requests == ["0e50fccb-2c57-4bfc-bdc4-a0e5d0bf8a71"]
+
+
+# ---------------------------------------------------------------- security round 2: disabled sites are not served
+
+
+def test_a_disabled_site_gets_403_on_pages_and_api_and_queues_nothing_until_enabled(lifecycle_app, fake_jira,
+                                                                                    installed):
+    from app.backups.runs.enqueue import enqueue_due
+    from app.models import BackupSettings
+    from tests.support.connect import ApiClient, page_url
+
+    tenant = type("T", (), {"client_key": fake_jira.client_key, "shared_secret": fake_jira.shared_secret,
+                            "app_base_url": BASE})
+    api = ApiClient(lifecycle_app.test_client(), tenant)
+    assert api.get("/api/backups").status_code == 200
+    with lifecycle_app.app_context():
+        tenant_id = db.session.scalars(select(Tenant)).one().id
+        db.session.add(BackupSettings(tenant_id=tenant_id, time_of_day="02:00", updated_at=utcnow(),
+                                      next_run_at=utcnow() - timedelta(minutes=5)))
+        db.session.commit()
+
+    assert send(lifecycle_app, fake_jira, "disabled").status_code == 204
+    for response in (api.get("/api/backups"), api.post("/api/backups"), api.get("/api/backup-settings")):
+        assert response.status_code == 403
+        assert response.json["error"] == "forbidden" and "disabled on this Jira site" in response.json["message"]
+    page = lifecycle_app.test_client().get(page_url(tenant, "/pages/backups"))
+    assert page.status_code == 403 and "disabled on this Jira site" in page.get_data(as_text=True)
+    with lifecycle_app.app_context():
+        assert enqueue_due(utcnow()) == 0  # scheduled backups pause
+        assert db.session.scalars(select(BackupRun)).all() == []
+
+    assert send(lifecycle_app, fake_jira, "enabled").status_code == 204
+    assert api.get("/api/backups").status_code == 200
+    assert lifecycle_app.test_client().get(page_url(tenant, "/pages/backups")).status_code == 200
+    with lifecycle_app.app_context():
+        assert enqueue_due(utcnow()) == 1  # and resume: the missed slot runs once
+        assert [r.trigger for r in db.session.scalars(select(BackupRun))] == ["scheduled"]

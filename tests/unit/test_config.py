@@ -1,6 +1,9 @@
 import pytest
 
-from app.config import ConfigError, host_allowed, load_config
+import logging
+
+from app.config import ConfigError, load_config, tenant_site_url
+from app.urls import UrlRefused
 from app.crypto import generate_key
 
 
@@ -52,11 +55,58 @@ def test_pages_load_atlassians_all_js_unless_a_development_stand_in_is_configure
 
 def test_tenant_hosts_must_match_a_glob_and_use_https_except_on_loopback():
     globs = ("*.atlassian.net", "127.0.0.1")
-    assert host_allowed("acme.atlassian.net", "https", globs)
-    assert not host_allowed("acme.atlassian.net", "http", globs)
-    assert not host_allowed("evil.example", "https", globs)
-    assert not host_allowed("atlassian.net.evil.example", "https", globs)
-    assert host_allowed("127.0.0.1", "http", globs)
+    assert tenant_site_url("https://acme.atlassian.net/", globs, production=False) == "https://acme.atlassian.net"
+    assert tenant_site_url("http://127.0.0.1:8001", globs, production=False) == "http://127.0.0.1:8001"
+    for refused in ("http://acme.atlassian.net", "https://evil.example", "https://atlassian.net.evil.example",
+                    "https://evil.example\\@acme.atlassian.net", "http://127.0.0.2\\@127.0.0.1:9"):
+        with pytest.raises(UrlRefused):
+            tenant_site_url(refused, globs, production=False)
+    with pytest.raises(UrlRefused):
+        tenant_site_url("http://127.0.0.1:8001", globs, production=True)
+
+
+PRODUCTION = {"APP_ENV": "production", "ENCRYPTION_KEYS": "k1:" + generate_key(), "APP_BASE_URL": "https://a.example",
+              "DATABASE_URL": "postgresql+psycopg://u@db.example/x"}
+
+
+@pytest.mark.parametrize("variable, value", [
+    ("CONNECT_INSTALL_KEYS_URL", "http://connect-install-keys.atlassian.com"),
+    ("XRAY_API_URL", "http://xray.cloud.getxray.app"),
+    ("S3_ENDPOINT_URL", "http://minio.internal:9000"),
+    ("CONNECT_ALLOWED_HOSTS", "*"),
+    ("CONNECT_ALLOWED_HOSTS", "*.*"),
+    ("CONNECT_ALLOWED_HOSTS", "*.atlassian.net,*"),
+    ("CONNECT_ALLOWED_HOSTS", "*.atlassian.net,127.0.0.1"),
+    ("CONNECT_ALLOWED_HOSTS", "*.atlassian.net,[a-z].example"),
+    ("XRAY_API_URL", "https://evil.example\\@xray.cloud.getxray.app"),
+    ("S3_ENDPOINT_URL", "https://user:secret@minio.internal"),
+])
+def test_production_refuses_plain_http_endpoints_and_a_wildcard_allow_list(tmp_path, variable, value):
+    with pytest.raises(ConfigError) as caught:
+        load_config({**PRODUCTION, variable: value}, instance_path=str(tmp_path))
+    assert caught.value.variable == variable
+    assert "secret" not in str(caught.value)
+
+
+def test_production_starts_with_https_endpoints_and_jira_domains(tmp_path):
+    config = load_config({**PRODUCTION, "S3_ENDPOINT_URL": "https://minio.internal:9000/",
+                          "XRAY_API_URL": "HTTPS://XRAY.cloud.getxray.app/"}, instance_path=str(tmp_path))
+    assert config.s3_endpoint_url == "https://minio.internal:9000"
+    assert config.xray_api_url == "https://xray.cloud.getxray.app"
+    assert config.connect_install_keys_url == "https://connect-install-keys.atlassian.com"
+
+
+def test_development_still_accepts_http_endpoints_and_loopback_sites(tmp_path):
+    config = load_config({"XRAY_API_URL": "http://127.0.0.1:8002", "CONNECT_ALLOWED_HOSTS": "*",
+                          "S3_ENDPOINT_URL": "http://minio:9000"}, instance_path=str(tmp_path))
+    assert config.xray_api_url == "http://127.0.0.1:8002" and config.connect_allowed_hosts == ("*",)
+
+
+def test_production_on_sqlite_warns_loudly(tmp_path, caplog):
+    env = {k: v for k, v in PRODUCTION.items() if k != "DATABASE_URL"}
+    with caplog.at_level(logging.WARNING, logger="app.config"):
+        load_config(env, instance_path=str(tmp_path))
+    assert any(r.levelno == logging.WARNING and "SQLite in production" in r.getMessage() for r in caplog.records)
 
 
 def test_database_tests_run_on_both_backends(db_app):

@@ -10,6 +10,7 @@ import logging
 from typing import Callable, Iterable, Iterator
 
 from ...catalogue import label_for_root
+from ...xray.errors import XrayDownloadRefused
 from ..snapshot.writer import SnapshotWriter
 from . import queries as q
 
@@ -264,8 +265,14 @@ class Exporter:
         link = attachment.get("downloadLink")
         if not link:
             raise ExportError(f"Xray gave no download link for attachment {attachment_id} of {_describe(owner)}")
-        with self.writer.attachment(attachment_id, filename=attachment.get("filename"), owner=owner) as fh:
-            size, sha256 = self.client.download(link, fh)
+        try:
+            with self.writer.attachment(attachment_id, filename=attachment.get("filename"), owner=owner) as fh:
+                size, sha256 = self.client.download(link, fh)
+        except XrayDownloadRefused as exc:
+            # Only bytes Xray served are stored: a link or redirect the URL policy refuses leaves a warning instead.
+            self.writer.add_warning(f"attachment {attachment_id} ({attachment.get('filename')}) of {_describe(owner)} "
+                                    f"was not downloaded: {exc}")
+            return
         if self.writer.counts()["attachments"] % 25 == 0:
             self._report()  # a page can hold many files: keep the progress display moving
         written = self.writer.last_attachment

@@ -22,6 +22,7 @@ from ...extensions import db
 from ...models import BackupRun, utcnow
 from ...presentation import iso
 from ...tenants import shared_secret
+from ...urls import Purpose, policy_for
 from ...xray.client import XrayClient
 from ...xray.errors import XrayAuthError, XrayError, XrayQueryError, XrayUnavailable
 from ..export.exporter import ExportError, Exporter
@@ -122,14 +123,16 @@ def _paced_client(services) -> Callable:
     def make(tenant, access):
         # One pacer per tenant, shared through the database by every thread and process (web, schedulers, runners).
         pacer = services.pacers.for_tenant(tenant.client_key)
-        return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=pacer)
+        return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=pacer,
+                          download_policy=policy_for(Purpose.XRAY_DOWNLOAD, production=services.config.is_production))
 
     return make
 
 
 def _list_projects(tenant, services) -> list[dict]:
     try:
-        jira = JiraClient(tenant, shared_secret=shared_secret(tenant, services.sealer), app_key=services.config.app_key)
+        jira = JiraClient(tenant, shared_secret=shared_secret(tenant, services.sealer), app_key=services.config.app_key,
+                          session=services.outbound(Purpose.TENANT_SITE))
         return list(jira.iter_projects())
     except JiraError as exc:
         status = getattr(exc, "status", None)

@@ -9,6 +9,7 @@ import gzip
 import hashlib
 import io
 import json
+import os
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -16,6 +17,10 @@ from pathlib import Path
 from typing import IO
 
 from .format import ATTACHMENTS_INDEX, CHUNK, ENTITY_NAMES, FORMAT, MANIFEST, attachment_path, entity_file
+
+# One JSON line is one Xray object; a longer line is refused before it is held in memory (a zip of a few MB can
+# otherwise decompress one line of hundreds).
+MAX_LINE_BYTES = 16 * 1024 * 1024
 
 class _Source:
     """Read access to a snapshot's files, in a folder or in a zip."""
@@ -26,14 +31,29 @@ class _Source:
 
 
 class _FolderSource(_Source):
+    """A snapshot folder; symbolic links inside it are listed as such and never followed."""
+
     def __init__(self, root: Path):
         self.root = root
+        self.symlinks: list[str] = []
 
     def names(self) -> set[str]:
-        return {p.relative_to(self.root).as_posix() for p in self.root.rglob("*") if p.is_file()}
+        found: set[str] = set()
+        self.symlinks = []
+        for folder, dirs, files in os.walk(self.root, followlinks=False):
+            for entry in dirs + files:
+                path = Path(folder, entry)
+                relative = path.relative_to(self.root).as_posix()
+                if path.is_symlink():
+                    self.symlinks.append(relative)
+                elif entry in files and path.is_file():
+                    found.add(relative)
+        self.symlinks.sort()
+        return found
 
     def open(self, name: str) -> IO[bytes]:
-        return open(self.root / name, "rb")
+        # O_NOFOLLOW: a file swapped for a link after listing is still not followed.
+        return os.fdopen(os.open(self.root / name, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
 
     def close(self) -> None:
         pass
@@ -97,6 +117,8 @@ def verify_snapshot(path: Path | str) -> Verification:
 def _verify(source: _Source, result: Verification) -> None:
     problems = result.problems
     names = source.names()
+    for link in getattr(source, "symlinks", []):
+        problems.append(f"{link}: a symbolic link (refused: a snapshot holds only regular files)")
     if MANIFEST not in names:
         problems.append(f"{MANIFEST} is missing (the snapshot was never completed)")
         return
@@ -153,10 +175,16 @@ def _check_jsonl(source: _Source, filename: str, sha256: str | None, size: int |
         hashing = _HashingReader(raw, digest)
         try:
             with gzip.GzipFile(fileobj=hashing, mode="rb") as gz:
-                for number, line in enumerate(gz, start=1):
+                number = 0
+                while line := gz.readline(MAX_LINE_BYTES + 1):
+                    number += 1
+                    if len(line) > MAX_LINE_BYTES:
+                        problems.append(f"{filename}: line {number} is longer than "
+                                        f"{MAX_LINE_BYTES // (1024 * 1024)} MiB (refused, not read further)")
+                        return None
                     try:
                         record = json.loads(line)
-                    except ValueError as exc:
+                    except (ValueError, RecursionError) as exc:
                         problems.append(f"{filename}: line {number} is not valid JSON ({exc})")
                         return None
                     if not isinstance(record, dict):

@@ -1,10 +1,13 @@
 """Install-token public keys: validated kid, fetched from the key server, cached per kid, failing closed."""
 from __future__ import annotations
 
+import threading
+
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from app.connect import install_keys
 from app.connect.install_keys import InstallKeyFetcher, validate_kid
 from app.connect.jwt import InvalidKeyId, KeyUnavailable
 
@@ -28,12 +31,48 @@ def test_a_key_is_fetched_once_and_then_served_from_the_cache(fake_jira):
     assert fake_jira.key_requests == [fake_jira.kid]
 
 
-def test_an_unknown_kid_fails_and_is_not_cached(fake_jira):
-    fetch = InstallKeyFetcher(fake_jira.keys_url)
-    with pytest.raises(KeyUnavailable):
-        fetch("not-published-yet")
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_unknown_kid_is_refused_from_memory_then_asked_again_after_a_short_while(fake_jira):
+    clock = Clock()
+    fetch = InstallKeyFetcher(fake_jira.keys_url, clock=clock)
+    for _ in range(20):
+        with pytest.raises(KeyUnavailable):
+            fetch("not-published-yet")
+    assert fake_jira.key_requests == ["not-published-yet"]  # one fetch, not twenty
     fake_jira.public_keys["not-published-yet"] = fake_jira.public_keys[fake_jira.kid]
-    assert fetch("not-published-yet")
+    clock.now += install_keys.NEGATIVE_TTL + 1
+    assert fetch("not-published-yet") == fake_jira.public_keys[fake_jira.kid]
+    assert install_keys.NEGATIVE_TTL <= 300
+
+
+def test_a_flood_of_new_kids_never_has_more_than_a_few_fetches_in_flight(fake_jira):
+    fake_jira.key_server_mode, fake_jira.key_server_delay = "slow", 0.5
+    fetch = InstallKeyFetcher(fake_jira.keys_url, timeout=(2, 2))
+    barrier = threading.Barrier(24)
+    outcomes: list[str] = []
+
+    def attempt(index: int) -> None:
+        barrier.wait(timeout=10)
+        try:
+            fetch(f"flood-kid-{index}")
+            outcomes.append("key")
+        except KeyUnavailable:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert outcomes == ["refused"] * 24
+    assert len(fake_jira.key_requests) <= install_keys.MAX_CONCURRENT_FETCHES
 
 
 @pytest.mark.parametrize("mode", ["down", "garbage"])

@@ -328,3 +328,35 @@ def test_tokens_for_jira_carry_the_app_key_and_the_exact_request_qsh():
     assert claims["iss"] == "xray-backup"
     assert claims["exp"] - claims["iat"] <= 180
     assert claims["qsh"] == hashlib.sha256(b"GET&/rest/api/3/project/search&maxResults=50&startAt=0").hexdigest()
+
+
+# ---- the rare shapes (security round 2, finding 12): JavaScript's sort order, as Atlassian's libraries use.
+# Expected strings derived by hand from atlassian-jwt's createCanonicalRequest: decoded names and values sorted
+# with JavaScript's default sort (UTF-16 code units), then percent-encoded.
+JS_ORDER_VECTORS = [
+    # a non-ASCII name beside ASCII ones: "é" (U+00E9) sorts after "z"
+    ("z=1&%C3%A9=2&a=3", "a=3&z=1&%C3%A9=2"),
+    # repeated values mixing astral and BMP characters: "😀" (surrogates D83D DE00) sorts before "Ａ" (U+FF21)
+    ("v=%EF%BC%A1&v=%F0%9F%98%80&v=b", "v=b,%F0%9F%98%80,%EF%BC%A1"),
+    # names compared decoded, not encoded: "a-" before "a/" (while "a%2F" < "a-" encoded)
+    ("a%2F=1&a-=2", "a-=2&a%2F=1"),
+    # BMP characters below the surrogate range keep code point order
+    ("k=%E4%B8%AD&k=%C3%A9&k=z", "k=z,%C3%A9,%E4%B8%AD"),
+    # both rare shapes together, with the jwt parameter ignored
+    ("%F0%9F%98%80=x&%EF%BC%A1=y&jwt=ignored&b=1", "b=1&%F0%9F%98%80=x&%EF%BC%A1=y"),
+]
+
+
+@pytest.mark.parametrize("query, canonical", JS_ORDER_VECTORS)
+def test_rare_query_shapes_sort_as_atlassians_javascript_library_does(query, canonical):
+    assert core.canonical_query(query) == canonical
+    assert core.canonical_request("GET", "/pages/backups", query) == f"GET&/pages/backups&{canonical}"
+
+
+@pytest.mark.parametrize("query, canonical", JS_ORDER_VECTORS)
+def test_a_page_token_signed_over_a_rare_shape_verifies(query, canonical):
+    secret = "a-shared-secret-for-the-rare-shapes-0123456789"
+    qsh = hashlib.sha256(f"GET&/pages/backups&{canonical}".encode()).hexdigest()
+    token = pyjwt.encode({"iss": "jira:site", "iat": 1000, "exp": 1100, "qsh": qsh}, secret, algorithm="HS256")
+    expected = core.qsh("GET", "/pages/backups", query)
+    assert core.verify_hs256(token, lambda iss: secret, expected_qsh=expected, now=1050).client_key == "jira:site"

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import requests
 
+from app.urls import Purpose, policy_for
 from app.xray.client import ClientStats, XrayClient
 from app.xray.errors import XrayAuthError, XrayError, XrayNotFound, XrayQueryError, XrayUnavailable
 from app.xray.pacer import Pacer
@@ -22,6 +23,8 @@ from app.xray.verify import Verification, verify_credentials
 from sim.xray import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, XraySimulator
 
 STATUSES = "query statuses { getStatuses { name } }"
+
+DEVELOPMENT_DOWNLOADS = policy_for(Purpose.XRAY_DOWNLOAD, production=False)  # the simulator redirects to loopback
 
 
 class FakeTime:
@@ -307,7 +310,7 @@ def test_redirected_downloads_do_not_forward_the_token_to_another_host(xray, mak
     att = a_file(xray)
     xray.set_faults(redirect_attachments=True)
     fh = io.BytesIO()
-    make_client().download(f"{xray.url}/api/v2/attachments/{att['id']}", fh)
+    make_client(download_policy=DEVELOPMENT_DOWNLOADS).download(f"{xray.url}/api/v2/attachments/{att['id']}", fh)
     assert fh.getvalue() == xray.dataset.attachment_bytes(att["id"])
     stats = xray.stats()
     assert stats["blob"] == 1 and stats.get("blob_with_authorization", 0) == 0

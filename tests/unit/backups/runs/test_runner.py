@@ -20,11 +20,14 @@ from app.backups.snapshot.verifier import verify_snapshot
 from app.extensions import db
 from app.models import BackupRun, Tenant, utcnow
 from app.services import services_of
+from app.urls import Purpose, policy_for
 from app.xray.client import XrayClient
 from app.xray.pacer import Pacer
 from tests.support.backups import CLIENT_SECRET, assert_snapshot_matches, claimed_run, save_credentials
 from tests.support.connect import ApiClient
 from tests.support.paths import ROOT
+
+DEVELOPMENT_DOWNLOADS = policy_for(Purpose.XRAY_DOWNLOAD, production=False)  # the simulator redirects to loopback
 
 
 @pytest.fixture
@@ -41,7 +44,7 @@ def site(xray_site):
 def fast_client(tenant, access):
     """The real client with short back-offs, so fault tests take seconds, not minutes."""
     return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=Pacer(100000),
-                      backoff_base=0.01, backoff_cap=0.05, max_attempts=8)
+                      backoff_base=0.01, backoff_cap=0.05, max_attempts=8, download_policy=DEVELOPMENT_DOWNLOADS)
 
 
 def execute(app, run_id: str, *, retry_transient: bool = True, **kwargs) -> BackupRun:

@@ -139,3 +139,82 @@ def test_failed_attachment_write_leaves_no_file_and_no_index_line(tmp_path):
     assert manifest["attachments"]["count"] == 0
     assert verify_snapshot(tmp_path / "s").ok
     assert gzip.decompress((tmp_path / "s" / ATTACHMENTS_INDEX).read_bytes()) == b""
+
+
+# ---- security round 2 (finding 11): symlinks, huge lines, long attachment ids
+
+
+def test_symlinked_files_are_refused_and_never_followed(tmp_path):
+    root = tmp_path / "snap"
+    write_sample(root)
+    outside = tmp_path / "outside.jsonl.gz"
+    (root / "tests.jsonl.gz").rename(outside)  # the right bytes, but through a link
+    (root / "tests.jsonl.gz").symlink_to(outside)
+    result = verify_snapshot(root)
+    assert not result.ok
+    assert any("tests.jsonl.gz" in p and "symbolic link" in p for p in result.problems)
+
+
+def test_a_symlinked_folder_is_refused_and_not_descended(tmp_path):
+    root = tmp_path / "snap"
+    write_sample(root)
+    moved = tmp_path / "elsewhere"
+    (root / "attachments").rename(moved)
+    (root / "attachments").symlink_to(moved, target_is_directory=True)
+    result = verify_snapshot(root)
+    assert any(p.startswith("attachments:") and "symbolic link" in p for p in result.problems)
+
+
+def _snapshot_with_one_huge_line(root: Path, line_bytes: int) -> None:
+    write_sample(root)
+    record = b'{"issueId": "1", "padding": "' + b"x" * line_bytes + b'"}\n'
+    data = gzip.compress(record, compresslevel=9)
+    (root / "tests.jsonl.gz").write_bytes(data)
+    manifest = json.loads((root / "manifest.json").read_text())
+    manifest["entities"]["tests"].update(sha256=hashlib.sha256(data).hexdigest(), bytes=len(data), count=1)
+    (root / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_a_line_decompressing_past_the_bound_is_refused_without_holding_it(tmp_path):
+    import tracemalloc
+
+    from app.backups.snapshot import verifier
+
+    root = tmp_path / "snap"
+    _snapshot_with_one_huge_line(root, 120 * 1024 * 1024)  # a 120 MB line in a file of about 120 KB
+    assert (root / "tests.jsonl.gz").stat().st_size < 1024 * 1024
+    tracemalloc.start()
+    try:
+        result = verify_snapshot(root)
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert any("tests.jsonl.gz: line 1 is longer than" in p for p in result.problems)
+    assert peak < 3 * verifier.MAX_LINE_BYTES
+
+
+def test_lines_within_the_bound_still_verify(tmp_path):
+    root = tmp_path / "snap"
+    _snapshot_with_one_huge_line(root, 2 * 1024 * 1024)
+    assert verify_snapshot(root).problems == []
+
+
+@pytest.mark.parametrize("attachment_id", ["a" * 300, "é" * 200, "id/with/slashes-" * 30, "😀" * 100])
+def test_long_attachment_ids_are_stored_under_a_safe_name_with_the_id_in_the_index(tmp_path, attachment_id):
+    root = tmp_path / "snap"
+    writer = SnapshotWriter(root, run_id="run1", started_at="2026-01-01T00:00:00Z", xray_api_url="http://x")
+    with writer.attachment(attachment_id, filename="long.txt", owner={"type": "test_run", "testRunId": "r"}) as fh:
+        fh.write(b"long id bytes")
+    writer.finish(finished_at="2026-01-01T00:01:00Z", requests=1)
+    name = attachment_path(attachment_id)
+    assert len(name.split("/", 1)[1].encode()) <= 255 and (root / name).read_bytes() == b"long id bytes"
+    index = [json.loads(line) for line in gzip.decompress((root / ATTACHMENTS_INDEX).read_bytes()).splitlines()]
+    assert [entry["id"] for entry in index] == [attachment_id]
+    assert verify_snapshot(root).problems == []
+
+
+def test_a_hashed_name_never_collides_with_an_escaped_id():
+    long_id = "b" * 300
+    hashed = attachment_path(long_id).split("/", 1)[1]
+    assert "+" in hashed and attachment_path(hashed) != attachment_path(long_id)
+    assert "+" not in attachment_path("short+id").split("/", 1)[1]
