@@ -43,6 +43,8 @@ DEFAULTS = {
     "UNINSTALL_GRACE_DAYS": "30",
     "XRAY_RATE_LIMIT": "300",
     "BACKUP_WORKERS": "2",
+    "METRICS_TOKEN": "",  # unset: /metrics is open in development and absent (404) in production
+    "LOG_FORMAT": "text",
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 MAX_BACKUP_WORKERS = 16
@@ -68,6 +70,8 @@ class Config:
     backup_workers: int
     instance_path: str
     keyring: KeyRing = field(compare=False, repr=False)
+    log_format: str = "text"
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_production(self) -> bool:
@@ -177,6 +181,13 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         raise ConfigError("BACKUP_STORAGE_URL", "an s3:// URL needs a bucket name")
     s3_endpoint = get("S3_ENDPOINT_URL")
 
+    log_format = get("LOG_FORMAT").lower()
+    if log_format not in {"text", "json"}:
+        raise ConfigError("LOG_FORMAT", f"expected text or json, got {log_format!r}")
+    metrics_token = get("METRICS_TOKEN")
+    if metrics_token and (len(metrics_token) > 256 or not metrics_token.isprintable() or " " in metrics_token):
+        raise ConfigError("METRICS_TOKEN", "must be printable, without spaces, at most 256 characters")
+
     return Config(
         app_base_url=base_url,
         app_key=app_key,
@@ -196,6 +207,8 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         backup_workers=_positive_int("BACKUP_WORKERS", get("BACKUP_WORKERS"), MAX_BACKUP_WORKERS),
         instance_path=instance_path,
         keyring=keyring,
+        log_format=log_format,
+        metrics_token=metrics_token or None,
     )
 
 
