@@ -22,9 +22,10 @@ def is_postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def insert_ignoring_conflict(model, values, *, index_elements=None):
-    """INSERT … ON CONFLICT DO NOTHING on the session's dialect (both SQLite and PostgreSQL have it)."""
-    insert = postgresql.insert if is_postgresql() else sqlite.insert
+def insert_ignoring_conflict(model, values, *, index_elements=None, dialect: str | None = None):
+    """INSERT … ON CONFLICT DO NOTHING on the session's dialect, or the named one (SQLite and PostgreSQL have it)."""
+    postgres = dialect == "postgresql" if dialect is not None else is_postgresql()
+    insert = postgresql.insert if postgres else sqlite.insert
     return insert(model).values(values).on_conflict_do_nothing(index_elements=index_elements)
 
 

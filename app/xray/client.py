@@ -25,6 +25,7 @@ from .errors import XrayAuthError, XrayError, XrayNotFound, XrayQueryError, Xray
 from .pacer import Pacer
 from .regions import is_official_host
 from .responses import error_messages, origin, parse_wait, take, throttle_body, token_lifetime
+from .tally import requests_by_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -275,8 +276,11 @@ class XrayClient:
                 attempts += 1
                 self.stats.requests += 1
                 started = self._clock()
+                outcome = "error"
                 try:
-                    return attempt()
+                    answer = attempt()
+                    outcome = "ok"
+                    return answer
                 except _Reauthenticate:
                     if reauthenticated or not authenticated:
                         raise XrayAuthError(REJECTED_MESSAGE + " (the API token was refused; check the region too)") \
@@ -290,6 +294,9 @@ class XrayClient:
                     failure = _Retry(f"a network failure ({type(exc).__name__})")
                 except _Retry as exc:
                     failure = exc
+                    outcome = "throttled" if exc.throttled else "error"
+                finally:
+                    requests_by_outcome.add(outcome)
             spent += self._clock() - started
             if failure.throttled:
                 self.stats.throttled += 1
