@@ -1,9 +1,9 @@
 """HTTP entrypoints, one blueprint per area; thin over the service functions."""
 from flask import Flask
 
-from . import backups_api, credentials_api, descriptor, downloads, health, lifecycle, pages, settings_api
+from . import backups_api, credentials_api, descriptor, downloads, health, lifecycle, metrics, pages, settings_api
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in (descriptor, lifecycle, health, pages, credentials_api, backups_api, settings_api, downloads):
+    for module in (descriptor, lifecycle, health, pages, credentials_api, backups_api, settings_api, downloads, metrics):
         app.register_blueprint(module.bp)

@@ -92,15 +92,11 @@ def test_healthz_is_public_and_says_nothing_about_data(client):
     assert response.json == {"status": "ok"}
 
 
-def test_healthz_reports_an_unreachable_database(app):
-    from sqlalchemy import create_engine
+def test_healthz_reports_an_unreachable_database(make_config):
+    from app import create_app
 
-    from app.extensions import db
-
-    with app.app_context():
-        db.engine.dispose()
-        # Swap the app's engine for one whose database file cannot be opened.
-        db.engines[None] = create_engine("sqlite:////nonexistent-dir/none.db")
+    # A database file that cannot be opened.
+    app = create_app(make_config(DATABASE_URL="sqlite:////nonexistent-dir/none.db"))
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json == {"status": "unavailable"}
