@@ -55,14 +55,27 @@ class RedactingFilter(logging.Filter):
 # ---------------------------------------------------------------- context: request id, run id
 
 
-def log_context() -> dict:
-    """The ids that describe what this thread is doing now (request, run), for log lines."""
-    context = {}
-    if _REQUEST_ID.get() is not None:
-        context["request_id"] = _REQUEST_ID.get()
-    if _RUN_ID.get() is not None:
-        context["run_id"] = _RUN_ID.get()
-    return context
+CONTEXT_FIELDS = ("request_id", "run_id")
+
+
+def _install_context_ids() -> None:
+    """Every record gets the request id and run id of the thread that logs it, when there are ones.
+
+    Set when the record is made (not when a handler formats it), so records kept for later keep their ids.
+    """
+    make_record = logging.getLogRecordFactory()
+    if getattr(make_record, "adds_context_ids", False):
+        return
+
+    def with_context_ids(*args, **kwargs):
+        record = make_record(*args, **kwargs)
+        for field, value in (("request_id", _REQUEST_ID.get()), ("run_id", _RUN_ID.get())):
+            if value is not None:
+                setattr(record, field, value)
+        return record
+
+    with_context_ids.adds_context_ids = True
+    logging.setLogRecordFactory(with_context_ids)
 
 
 @contextmanager
@@ -110,7 +123,6 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry = {"time": _iso(record.created), "level": record.levelname, "logger": record.name,
                  "message": redact(record.getMessage())}
-        entry.update(log_context())
         for key, value in record.__dict__.items():
             if key not in _STANDARD and not key.startswith("_") and key not in entry:
                 entry[key] = _clean(value)
@@ -139,10 +151,8 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        context = log_context()
-        if context:
-            line += " [" + " ".join(f"{k}={v}" for k, v in context.items()) + "]"
-        return line
+        context = [f"{field}={getattr(record, field)}" for field in CONTEXT_FIELDS if hasattr(record, field)]
+        return line + (" [" + " ".join(context) + "]" if context else "")
 
 
 def make_formatter(log_format: str) -> logging.Formatter:
@@ -217,3 +227,4 @@ def configure_logging(log_format: str = "text") -> None:
     for handler in ours:  # a later app in the same process may ask for the other format
         handler.setFormatter(make_formatter(log_format))
     install_redaction()
+    _install_context_ids()

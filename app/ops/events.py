@@ -10,6 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..logs import run_logging
 from . import metrics
 
 logger = logging.getLogger("app.runs")
@@ -40,15 +41,16 @@ class RunFacts:
 
 def run_attempt_failed(facts: RunFacts, message: str | None, *, retry_in: float | None = None) -> None:
     """One WARNING per failed attempt, with the message the admin sees."""
-    extra = dict(event="run_attempt_failed", run_id=facts.id, tenant_id=facts.tenant_id, kind=facts.kind,
-                 attempt=facts.attempts, error=message)
-    if retry_in is not None:
-        extra["retry_in_seconds"] = retry_in
-        logger.warning("run %s attempt %d failed (tenant %s; queued again, retry in %.0f s): %s", facts.id,
-                       facts.attempts, facts.tenant_id, retry_in, message, extra=extra)
-    else:
-        logger.warning("run %s attempt %d failed (tenant %s): %s", facts.id, facts.attempts, facts.tenant_id,
-                       message, extra=extra)
+    extra = dict(event="run_attempt_failed", tenant_id=facts.tenant_id, kind=facts.kind, attempt=facts.attempts,
+                 error=message)
+    with run_logging(facts.id):
+        if retry_in is not None:
+            extra["retry_in_seconds"] = retry_in
+            logger.warning("run %s attempt %d failed (tenant %s; queued again, retry in %.0f s): %s", facts.id,
+                           facts.attempts, facts.tenant_id, retry_in, message, extra=extra)
+        else:
+            logger.warning("run %s attempt %d failed (tenant %s): %s", facts.id, facts.attempts, facts.tenant_id,
+                           message, extra=extra)
 
 
 def run_finished(engine, facts: RunFacts, status: str, now: datetime, message: str | None = None, *,
@@ -58,23 +60,26 @@ def run_finished(engine, facts: RunFacts, status: str, now: datetime, message: s
         run_attempt_failed(facts, message)
     duration = facts.duration(now)
     counts = facts.counts or {}
-    logger.info("run %s finished: status=%s kind=%s tenant=%s trigger=%s duration=%s requests=%s counts=%s",
-                facts.id, status, facts.kind, facts.tenant_id, facts.trigger,
-                f"{duration:.1f}s" if duration is not None else "-", facts.requests if facts.requests is not None
-                else "-", ",".join(f"{k}={v}" for k, v in counts.items()) or "-",
-                extra=dict(event="run_finished", run_id=facts.id, tenant_id=facts.tenant_id, status=status,
-                           kind=facts.kind, trigger=facts.trigger, attempts=facts.attempts,
-                           duration_seconds=round(duration, 3) if duration is not None else None, counts=counts,
-                           requests=facts.requests))
+    with run_logging(facts.id):
+        logger.info("run %s finished: status=%s kind=%s tenant=%s trigger=%s duration=%s requests=%s counts=%s",
+                    facts.id, status, facts.kind, facts.tenant_id, facts.trigger,
+                    f"{duration:.1f}s" if duration is not None else "-",
+                    facts.requests if facts.requests is not None else "-",
+                    ",".join(f"{k}={v}" for k, v in counts.items()) or "-",
+                    extra=dict(event="run_finished", tenant_id=facts.tenant_id, status=status, kind=facts.kind,
+                               trigger=facts.trigger, attempts=facts.attempts,
+                               duration_seconds=round(duration, 3) if duration is not None else None, counts=counts,
+                               requests=facts.requests))
     metrics.record(engine, metrics.run_increments(status, facts.kind, duration))
 
 
 def lease_taken_over(engine, facts: RunFacts, *, by: str | None, outcome: str) -> None:
     """A run's worker stopped heartbeating and lost it: its attempt failed, the run was `outcome` (taken, queued)."""
-    logger.warning("run %s attempt %d failed (tenant %s): its worker stopped heartbeating; %s", facts.id,
-                   facts.attempts, facts.tenant_id, f"taken over by {by}" if by else outcome,
-                   extra=dict(event="run_lease_takeover", run_id=facts.id, tenant_id=facts.tenant_id,
-                              attempt=facts.attempts, taken_by=by, outcome=outcome))
+    with run_logging(facts.id):
+        logger.warning("run %s attempt %d failed (tenant %s): its worker stopped heartbeating; %s", facts.id,
+                       facts.attempts, facts.tenant_id, f"taken over by {by}" if by else outcome,
+                       extra=dict(event="run_lease_takeover", tenant_id=facts.tenant_id, attempt=facts.attempts,
+                                  taken_by=by, outcome=outcome))
     metrics.record(engine, {(metrics.TAKEOVERS, ""): 1.0})
 
 

@@ -1,8 +1,9 @@
+import io
 import json
 import logging
 import sys
 
-from app.logs import Damper, JsonFormatter, RedactingFilter, TextFormatter, redact, run_logging
+from app.logs import Damper, JsonFormatter, RedactingFilter, TextFormatter, configure_logging, redact, run_logging
 
 TOKEN = "eyJhbGciOiJIUzI1NiJ9.eyJpc3MiOiJqaXJhOjEyMyIsInFzaCI6ImFiYyJ9.c2lnbmF0dXJlLXZhbHVl"
 
@@ -51,12 +52,25 @@ def test_a_json_line_is_one_object_with_time_level_logger_message_and_extras():
 
 
 def test_json_lines_carry_the_run_id_while_a_run_executes():
-    with run_logging("run123"):
-        inside = json.loads(_line(JsonFormatter()))
-    assert inside["run_id"] == "run123"
-    assert "run_id" not in json.loads(_line(JsonFormatter()))
-    with run_logging("run456"):
-        assert _line(TextFormatter()).endswith("[run_id=run456]")
+    configure_logging()  # installs what gives every record the ids of its thread
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    log = logging.getLogger("app.test.json")
+    log.addHandler(handler)
+    log.propagate = False
+    try:
+        with run_logging("run123"):
+            log.warning("inside %s", "a run")
+        log.warning("outside")
+        with run_logging("run456"):
+            text = TextFormatter().format(log.makeRecord(log.name, logging.INFO, __file__, 1, "x", (), None))
+    finally:
+        log.removeHandler(handler)
+    inside, outside = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert inside["run_id"] == "run123" and inside["message"] == "inside a run"
+    assert "run_id" not in outside
+    assert text.endswith("[run_id=run456]")
 
 
 def test_json_lines_are_redacted_in_the_message_the_extras_and_the_traceback():
