@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
 from app.backups.lifecycle.purge import purge_due
-from app.backups.runs.runner import _paced_client
+from app.backups.runs.runner import paced_client
 from app.credentials.service import XrayAccess
 from app.crypto import tenant_hash
 from app.extensions import db
@@ -184,7 +184,7 @@ def test_the_runner_and_the_credential_checks_use_the_shared_pacer(app):
     services = services_of(app)
     tenant = SimpleNamespace(client_key=TENANT)
     with app.app_context():
-        client = _paced_client(services)(tenant, XrayAccess("http://127.0.0.1:9", "id", "secret", "global"))
+        client = paced_client(services)(tenant, XrayAccess("http://127.0.0.1:9", "id", "secret", "global"))
         assert isinstance(client.pacer, DatabasePacer) and client.pacer.tenant == tenant_hash(TENANT)
         assert services.credentials.paced_verifier(tenant).pacer is client.pacer
         client.close()
@@ -246,8 +246,8 @@ def test_the_migration_upgrades_a_0001_database_and_is_idempotent(backend, make_
                 conn.execute(text("INSERT INTO tenants (client_key, shared_secret_enc, base_url, product_type, "
                                   "installed, enabled, installed_at, updated_at) VALUES ('k', 's', 'https://x', "
                                   "'jira', true, true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-            upgrade()
-            upgrade()  # a second `flask db upgrade` changes nothing
+            upgrade(revision="0002")
+            upgrade(revision="0002")  # a second `flask db upgrade` changes nothing
             tables = set(inspect(db.engine).get_table_names())
             assert {"xray_pacer_slots", "xray_pacer_holds"} <= tables
             with db.engine.connect() as conn:
