@@ -1,4 +1,5 @@
-"""`flask backup run CLIENT_KEY` (one backup, with progress and its waits), `backup queue`, `backup verify PATH`."""
+"""`flask backup run CLIENT_KEY` (one backup, with progress and its waits), `backup queue`, `backup export RUN_ID
+PATH` (a stored snapshot decrypted to a zip) and `backup verify PATH`."""
 from __future__ import annotations
 
 import sys
@@ -10,6 +11,7 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from ..backups.lifecycle.datakeys import data_key_for, has_data_key
 from ..backups.runs.claims import claim_run
 from ..backups.runs.enqueue import RunAlreadyActive, enqueue_manual
 from ..backups.runs.lease import Lease
@@ -17,7 +19,10 @@ from ..backups.runs.runner import execute_run, paced_client
 from ..backups.runs.status import RunOutcome, settle
 from ..backups.runs.worker import failure_message
 from ..backups.snapshot.verifier import verify_snapshot
+from ..backups.store.backend import StorageError
+from ..backups.store.zipstream import snapshot_zip
 from ..catalogue import ENTITIES
+from ..crypto import DecryptionError
 from ..extensions import db
 from ..logs import run_logging
 from ..models import BackupRun, Tenant, utcnow
@@ -124,6 +129,29 @@ def _report(run) -> None:
         click.echo(f"Warning: {warning}")
     if run.message:
         click.echo(run.message, err=run.status != "succeeded")
+
+
+@group.command("export")
+@click.argument("run_id")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def export_command(run_id: str, path: str) -> None:
+    """Decrypt a stored snapshot into a zip at PATH (the restore drill: database, keys and storage together)."""
+    services = current_services()
+    run = db.session.get(BackupRun, run_id)
+    if run is None or run.snapshot_key is None or run.deleted_at is not None:
+        raise click.ClickException(f"Run {run_id} has no stored snapshot.")
+    if not has_data_key(run.tenant):
+        raise click.ClickException("The site's snapshot data key is gone (purged): the snapshot cannot be decrypted.")
+    try:
+        data_key = data_key_for(run.tenant, utcnow(), services.sealer)
+        with open(path, "wb") as out:
+            for chunk in snapshot_zip(services.store, run.snapshot_key, data_key, run.id):
+                out.write(chunk)
+    except DecryptionError:
+        raise click.ClickException("The site's data key cannot be unwrapped with any key in ENCRYPTION_KEYS.") from None
+    except StorageError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{path}: snapshot of run {run_id} ({run.tenant.base_url}); check it with: backup verify {path}")
 
 
 @group.command("verify")

@@ -8,8 +8,9 @@ import zipfile
 import pytest
 from sqlalchemy import insert
 
+from app import create_app
 from app.backups.snapshot.writer import SnapshotWriter
-from app.crypto import tenant_hash
+from app.crypto import generate_key, tenant_hash
 from app.extensions import db
 from app.models import BackupRun, XrayPacerSlot
 from app.xray.pacer import MARGIN_SECONDS, WINDOW_SECONDS
@@ -111,3 +112,24 @@ def test_backup_run_says_when_it_retries_a_failing_xray(app, site, xray):
     assert result.exit_code == 0, result.output
     assert re.search(r"Waiting (a moment|\d+ s): Xray failed on \w+ \(HTTP 503\); retrying \(attempt 2\)\.",
                      result.output), result.output
+
+
+def test_the_restore_drill_exports_a_stored_snapshot_that_verifies(app, site, tmp_path, make_config):
+    save_credentials(app, site)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup", "run", site.client_key]).exit_code == 0
+    with app.app_context():
+        run_id = db.session.scalars(db.select(BackupRun.id)).one()
+    target = tmp_path / "drill.zip"
+    exported = runner.invoke(args=["backup", "export", run_id, str(target)])
+    assert exported.exit_code == 0, exported.output
+    verified = runner.invoke(args=["backup", "verify", str(target)])
+    assert verified.exit_code == 0 and "OK" in verified.output
+    # The database without the escrowed keys: nothing can be decrypted, and the command says why.
+    keyless = create_app(make_config(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+                                     ENCRYPTION_KEYS=f"k9:{generate_key()}", XRAY_API_URL="http://127.0.0.1:9"))
+    failed = keyless.test_cli_runner().invoke(args=["backup", "export", run_id, str(tmp_path / "no.zip")])
+    assert failed.exit_code == 1 and "cannot be unwrapped with any key in ENCRYPTION_KEYS" in failed.output
+    with keyless.app_context():
+        db.engine.dispose()
+    assert runner.invoke(args=["backup", "export", "no-such-run", str(tmp_path / "x.zip")]).exit_code == 1
