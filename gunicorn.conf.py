@@ -27,7 +27,8 @@ if os.environ.get("LOG_FORMAT", "text").strip().lower() == "json":
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": "app.logs.JsonFormatter"}},
         "filters": {"redact": {"()": "app.logs.RedactingFilter"}},
-        "handlers": {"json_stderr": _json_handler("ext://sys.stderr"), "json_stdout": _json_handler("ext://sys.stdout")},
+        "handlers": {"json_stderr": _json_handler("ext://sys.stderr"),
+                     "json_stdout": _json_handler("ext://sys.stdout")},
         "root": {"level": "INFO", "handlers": ["json_stderr"]},
         "loggers": {
             "gunicorn.error": {"level": "INFO", "handlers": ["json_stderr"], "propagate": False},

@@ -5,5 +5,6 @@ from . import backups_api, credentials_api, descriptor, downloads, health, lifec
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in (descriptor, lifecycle, health, pages, credentials_api, backups_api, settings_api, downloads, metrics):
+    for module in (descriptor, lifecycle, health, pages, credentials_api, backups_api, settings_api, downloads,
+                   metrics):
         app.register_blueprint(module.bp)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from flask import Response
 
+from app import create_app
 from tests.support.connect import context_token, page_url
 
 
@@ -93,8 +94,6 @@ def test_healthz_is_public_and_says_nothing_about_data(client):
 
 
 def test_healthz_reports_an_unreachable_database(make_config):
-    from app import create_app
-
     # A database file that cannot be opened.
     app = create_app(make_config(DATABASE_URL="sqlite:////nonexistent-dir/none.db"))
     response = app.test_client().get("/healthz")

@@ -299,6 +299,6 @@ class SnapshotStore:
         if blobs:
             logger.info("removed incomplete snapshot data %s/%s", snapshot_key, name)
             if report:
-                report(f"{snapshot_key}/{name} ({'an interrupted deletion' if name == DELETING else 'an unpublished upload'})",
-                       len(blobs), sum(info.size for info in blobs))
+                what = "an interrupted deletion" if name == DELETING else "an unpublished upload"
+                report(f"{snapshot_key}/{name} ({what})", len(blobs), sum(info.size for info in blobs))
         return True, 1 if blobs else 0

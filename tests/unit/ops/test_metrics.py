@@ -72,11 +72,13 @@ def test_the_gauges_read_the_queue_and_the_newest_worker_heartbeat(app):
     other = add_tenant(app, "other")
     with app.app_context():
         db.session.add_all([
-            BackupRun(id=new_id(), tenant_id=tenant, status="queued", trigger="manual", queued_at=T0 - timedelta(minutes=5)),
+            BackupRun(id=new_id(), tenant_id=tenant, status="queued", trigger="manual",
+                      queued_at=T0 - timedelta(minutes=5)),
             BackupRun(id=new_id(), tenant_id=other, status="running", trigger="scheduled", queued_at=T0,
                       lease_expires_at=T0 - timedelta(seconds=1), attempts=1)])
         db.session.commit()
-        ProcessBeat(db.engine, kind="scheduler", key_ids=("k1",), workers=2, clock=lambda: T0 - timedelta(seconds=7)).beat()
+        ProcessBeat(db.engine, kind="scheduler", key_ids=("k1",), workers=2,
+                    clock=lambda: T0 - timedelta(seconds=7)).beat()
         ProcessBeat(db.engine, kind="web", key_ids=("k1",), clock=lambda: T0).beat()
         scrape = metrics.read_scrape(db.session, T0)
     assert scrape.queue == {"queued": 1, "running": 1} and scrape.stuck == 1
