@@ -11,7 +11,7 @@ from .commands import register_commands
 from .config import Config, load_config
 from .connect.auth import init_auth
 from .errors import register_error_handlers
-from .extensions import configure_sqlite, db, migrate
+from .extensions import configure_sqlite, db, migrate, postgresql_timeouts
 from .hygiene import init_hygiene
 from .logs import configure_logging, init_request_ids
 from .services import EXTENSION, build_services
@@ -66,14 +66,9 @@ def _engine_options(url: str) -> dict:
     if url.startswith("sqlite"):
         # Workers and the web share one SQLite file: wait for locks instead of failing at once.
         return {"connect_args": {"timeout": 30, "check_same_thread": False}}
-    query = make_url(url).query
-    connect_args = {}
-    # What the operator put in DATABASE_URL wins (e.g. ?connect_timeout=30 or ?options=-c statement_timeout=…).
-    if "connect_timeout" not in query:
-        connect_args["connect_timeout"] = DB_CONNECT_TIMEOUT
-    if "options" not in query:
-        connect_args["options"] = f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}"
-    if "keepalives" not in query:  # a server that vanished is noticed in about a minute, not hours
+    connect_args = postgresql_timeouts(url, connect_timeout=DB_CONNECT_TIMEOUT,
+                                       statement_timeout_ms=DB_STATEMENT_TIMEOUT_MS)
+    if "keepalives" not in make_url(url).query:  # a server that vanished is noticed in about a minute, not hours
         connect_args.update(keepalives=1, keepalives_idle=30, keepalives_interval=10, keepalives_count=3)
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 5, "pool_timeout": 10,
             "connect_args": connect_args}

@@ -17,6 +17,7 @@ from typing import Callable
 from sqlalchemy import create_engine, text
 from sqlalchemy.pool import NullPool
 
+from ..extensions import postgresql_timeouts
 from .heartbeats import list_processes
 
 logger = logging.getLogger(__name__)
@@ -80,10 +81,10 @@ def probe_engine(database_url: str):
     """An engine for the probes only: no pool, short connect and statement timeouts."""
     if database_url.startswith("sqlite"):
         return create_engine(database_url, poolclass=NullPool, connect_args={"timeout": DB_CONNECT_TIMEOUT})
-    return create_engine(database_url, poolclass=NullPool, connect_args={
-        "connect_timeout": DB_CONNECT_TIMEOUT,
-        "options": f"-c statement_timeout={DB_STATEMENT_TIMEOUT_MS}",
-    })
+    # The probe's own short timeouts win over DATABASE_URL's; its other options (a search_path) stay.
+    return create_engine(database_url, poolclass=NullPool, connect_args=postgresql_timeouts(
+        database_url, connect_timeout=DB_CONNECT_TIMEOUT, statement_timeout_ms=DB_STATEMENT_TIMEOUT_MS,
+        override=True))
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 import threading
 import time
 
+from app.extensions import postgresql_timeouts
 from app.ops import probes
 from app.ops.probes import BoundedCheck, Readiness, wait_all
 
@@ -53,3 +54,13 @@ def test_readiness_names_what_is_not_ready():
     assert body["storage"] == "unreachable" and body["scheduler"] == "missing"
     assert "storage is unreachable" in body["message"] and "no live scheduler/worker process" in body["message"]
     assert not Readiness("unavailable", "ok", "unknown").ready
+
+
+def test_timeouts_are_added_to_the_operators_postgresql_options_without_dropping_them():
+    url = "postgresql+psycopg://app@db/app?options=-c%20search_path%3Dbackup"
+    assert postgresql_timeouts(url, connect_timeout=10, statement_timeout_ms=300000) == {
+        "connect_timeout": 10, "options": "-c search_path=backup -c statement_timeout=300000"}
+    mine = "postgresql+psycopg://app@db/app?connect_timeout=30&options=-c%20statement_timeout%3D9000"
+    assert postgresql_timeouts(mine, connect_timeout=10, statement_timeout_ms=300000) == {}
+    assert postgresql_timeouts(mine, connect_timeout=3, statement_timeout_ms=3000, override=True) == {
+        "connect_timeout": 3, "options": "-c statement_timeout=3000"}
