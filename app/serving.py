@@ -40,5 +40,6 @@ def start_serving(app: Flask, services) -> ProcessBeat:
     beat = ProcessBeat(engine, kind="web", key_ids=services.config.keyring.kids).start()
     atexit.register(beat.stop)  # a worker that exits cleanly disappears from the heartbeats at once
     if services.config.scheduler_enabled:
-        start_background(app, services, workers=services.config.backup_workers)
+        background = start_background(app, services, workers=services.config.backup_workers)
+        atexit.register(background.beat.stop)
     return beat

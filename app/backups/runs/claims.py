@@ -142,10 +142,8 @@ def take_over_expired(now: datetime, *, retry: RetryPolicy = DEFAULT_RETRY) -> i
         )
         .values(status="cancelled", finished_at=now, message="The app is uninstalled or disabled on this site."),
     ]
-    gave_up, queued, cancelled = (
-        [(RunFacts.of(run), run.message) for run in db.session.execute(
-            statement.returning(BackupRun).execution_options(synchronize_session=False)).scalars()]
-        for statement in statements)
+    # RETURNING the changed runs: each one gets its log lines and is counted.
+    gave_up, queued, cancelled = [_changed(statement) for statement in statements]
     db.session.commit()
     engine = db.session.get_bind()
     for facts, _message in queued:
@@ -156,3 +154,9 @@ def take_over_expired(now: datetime, *, retry: RetryPolicy = DEFAULT_RETRY) -> i
     for facts, message in cancelled:
         events.run_finished(engine, facts, "cancelled", now, message)
     return len(gave_up) + len(queued) + len(cancelled)
+
+
+def _changed(statement) -> list[tuple[RunFacts, str | None]]:
+    """Execute an UPDATE of runs; what each changed run now says (its facts and its message)."""
+    runs = db.session.execute(statement.returning(BackupRun).execution_options(synchronize_session=False)).scalars()
+    return [(RunFacts.of(run), run.message) for run in runs]
