@@ -47,6 +47,8 @@ DEFAULTS = {
     "BACKUP_WORKERS": "2",
     "FORGE_APP_ID": "",  # unset: Forge Remote calls answer 503 forge_not_configured
     "FORGE_JWKS_URL": "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json",
+    "METRICS_TOKEN": "",  # unset: /metrics is open in development and absent (404) in production
+    "LOG_FORMAT": "text",
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _GLOB = re.compile(r"^[a-z0-9_.*?-]+$")
@@ -77,6 +79,8 @@ class Config:
     keyring: KeyRing = field(compare=False, repr=False)
     forge_app_id: str | None = None  # always the ARI form
     forge_jwks_url: str = DEFAULTS["FORGE_JWKS_URL"]
+    log_format: str = "text"
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def is_production(self) -> bool:
@@ -227,6 +231,13 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     s3_endpoint = get("S3_ENDPOINT_URL")
     forge_app_id = get("FORGE_APP_ID")
 
+    log_format = get("LOG_FORMAT").lower()
+    if log_format not in {"text", "json"}:
+        raise ConfigError("LOG_FORMAT", f"expected text or json, got {log_format!r}")
+    metrics_token = get("METRICS_TOKEN")
+    if metrics_token and (len(metrics_token) > 256 or not metrics_token.isprintable() or " " in metrics_token):
+        raise ConfigError("METRICS_TOKEN", "must be printable, without spaces, at most 256 characters")
+
     return Config(
         app_base_url=base_url,
         app_key=app_key,
@@ -249,6 +260,8 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         keyring=keyring,
         forge_app_id=forge_app_ari("FORGE_APP_ID", forge_app_id) if forge_app_id else None,
         forge_jwks_url=_forge_jwks_url(production, get("FORGE_JWKS_URL")),
+        log_format=log_format,
+        metrics_token=metrics_token or None,
     )
 
 

@@ -64,6 +64,10 @@ class KeyRing:
     def primary_kid(self) -> str:
         return self.keys[0][0]
 
+    @property
+    def kids(self) -> tuple[str, ...]:
+        return tuple(kid for kid, _ in self.keys)
+
     def _key(self, kid: str) -> bytes:
         for k, key in self.keys:
             if k == kid:

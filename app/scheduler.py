@@ -20,7 +20,9 @@ from .backups.runs.claims import take_over_expired
 from .backups.runs.enqueue import enqueue_due
 from .backups.runs.worker import WorkerPool
 from .extensions import db
+from .logs import Damper
 from .models import utcnow
+from .ops.heartbeats import HEARTBEAT_SECONDS, ProcessBeat
 from .services import Services
 from .xray.shared_pacer import prune_all
 
@@ -65,27 +67,46 @@ def cleanup_job(app: Flask, services: Services) -> int:
         return services.store.cleanup_incomplete(utcnow() - INCOMPLETE_AFTER)
 
 
+# Every job by its scheduler id, with what its count means: `flask jobs run` runs them now, by name.
+JOBS = {
+    "enqueue-due": (enqueue_job, "scheduled backups queued"),
+    "take-over-expired": (takeover_job, "runs taken from workers that stopped or cancelled"),
+    "retention": (retention_job, "snapshots deleted by retention"),
+    "uninstall-purge": (purge_job, "uninstalled sites purged after their grace period"),
+    "storage-cleanup": (cleanup_job, "interrupted uploads or deletions cleaned up"),
+}
+HOURLY_JOBS = ("retention", "uninstall-purge", "storage-cleanup")
+
+
 @dataclass
 class Background:
-    """A running scheduler and worker pool; `stop()` ends both."""
+    """A running scheduler and worker pool, and the process heartbeat that says so; `stop()` ends them."""
 
     scheduler: BackgroundScheduler
     pool: WorkerPool | None
+    beat: ProcessBeat | None = None
 
     def stop(self, timeout: float = 30.0) -> None:
         self.scheduler.shutdown(wait=False)
         if self.pool is not None:
             self.pool.stop(timeout=timeout)
+        if self.beat is not None:
+            self.beat.stop()
 
 
 def start_background(app: Flask, services: Services, *, workers: int, schedule: bool = True,
-                     enqueue_seconds: float = ENQUEUE_SECONDS, **pool_options) -> Background:
-    """Start the APScheduler jobs (when `schedule`) and a pool of `workers` (none when 0); record it on services."""
+                     enqueue_seconds: float = ENQUEUE_SECONDS, heartbeat_seconds: float = HEARTBEAT_SECONDS,
+                     **pool_options) -> Background:
+    """Start the APScheduler jobs (when `schedule`) and a pool of `workers` (none when 0); record it on services.
+
+    The process records itself as a scheduler (its workers, whether it schedules, the keys it holds) and beats.
+    """
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise at this rate
     pool = WorkerPool(app, services, workers=workers, retry=services.retry, **pool_options).start() if workers \
         else None
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                   "misfire_grace_time": 60})
+    damper = Damper(logger)  # this scheduler's: a failure repeated at every tick is logged once a minute
     if schedule:
         jobs = [
             (enqueue_job, enqueue_seconds, "enqueue-due"),
@@ -95,21 +116,30 @@ def start_background(app: Flask, services: Services, *, workers: int, schedule: 
             (cleanup_job, CLEANUP_SECONDS, "storage-cleanup"),
         ]
         for func, seconds, job_id in jobs:
-            scheduler.add_job(_logged(func), "interval", seconds=seconds, args=(app, services), id=job_id,
+            scheduler.add_job(_logged(func, damper), "interval", seconds=seconds, args=(app, services), id=job_id,
                               name=job_id, next_run_time=utcnow() + timedelta(seconds=1))
     scheduler.start()
+    with app.app_context():
+        engine = db.engine
+    beat = ProcessBeat(engine, kind="scheduler", key_ids=services.config.keyring.kids, workers=workers,
+                       schedules=schedule, interval=heartbeat_seconds).start()
     logger.info("backup scheduler started (jobs: %s, workers: %d)", "on" if schedule else "off", workers)
-    services.background = Background(scheduler, pool)
+    services.background = Background(scheduler, pool, beat)
     return services.background
 
 
-def _logged(func):
+def _logged(func, damper: Damper):
     def job(*args):
         try:
-            return func(*args)
-        except Exception:
-            logger.exception("scheduler job %s failed; it runs again at its next interval", func.__name__)
+            result = func(*args)
+        except Exception as exc:
+            # Once a minute while it keeps failing the same way (a database that is down), not at every tick.
+            damper.failure(f"scheduler job {func.__name__}", logging.ERROR,
+                            "scheduler job %s failed (%s); it runs again at its next interval", func.__name__,
+                            type(exc).__name__, exc_info=True)
             return None
+        damper.ok(f"scheduler job {func.__name__}")
+        return result
 
     job.__name__ = job.__qualname__ = func.__name__
     return job

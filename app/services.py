@@ -18,6 +18,8 @@ from .connect.cache import AdminCache, TenantCache
 from .connect.forge_keys import ForgeKeySet
 from .connect.install_keys import InstallKeyFetcher
 from .credentials.service import CredentialService
+from .models import utcnow
+from .ops.probes import Probes
 from .sealing import Sealer
 from .urls import GuardedSession, Purpose, guarded_session, policy_for
 from .xray.shared_pacer import PacerRegistry
@@ -38,6 +40,7 @@ class Services:
     admin_cache: AdminCache = field(default_factory=AdminCache)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     background: object | None = None  # app.background.Background, when this process runs the scheduler/workers
+    probes: Probes | None = None  # /healthz and /readyz
 
     def outbound(self, purpose: Purpose) -> GuardedSession:
         """A new HTTP session that reaches only what the URL policy allows this purpose (app/urls)."""
@@ -54,14 +57,16 @@ def build_services(config: Config, engine) -> Services:
     """Everything the app needs, built once from the configuration and the database engine."""
     sealer = Sealer(config.keyring)
     pacers = PacerRegistry(engine, config.xray_rate_limit)
+    store = open_store(config)
     return Services(
         config=config,
         sealer=sealer,
-        store=open_store(config),
+        store=store,
         pacers=pacers,
         credentials=CredentialService(sealer, config.xray_api_url, pacers),
         install_keys=InstallKeyFetcher(config.connect_install_keys_url),
         forge_keys=ForgeKeySet(config.forge_jwks_url),
+        probes=Probes(config.database_url, store, utcnow),
     )
 
 

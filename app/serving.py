@@ -1,9 +1,16 @@
-"""Whether this process serves HTTP: only then does `wsgi.py` start the embedded scheduler and workers."""
+"""Whether this process serves HTTP, and what a serving process starts: its heartbeat and the embedded scheduler."""
 from __future__ import annotations
 
+import atexit
+
 import click
+from flask import Flask
 from flask.helpers import get_debug_flag
 from werkzeug.serving import is_running_from_reloader
+
+from .extensions import db
+from .ops.heartbeats import ProcessBeat
+from .scheduler import start_background
 
 
 def is_serving_process() -> bool:
@@ -21,3 +28,18 @@ def is_serving_process() -> bool:
         reload = get_debug_flag()
     # With the reloader, the first process only watches files; the one it spawns serves.
     return not reload or is_running_from_reloader()
+
+
+def start_serving(app: Flask, services) -> ProcessBeat:
+    """Record this web process (kind, keys it holds) and beat; start the embedded scheduler when enabled.
+
+    With gunicorn this runs in every worker (the app is not preloaded: gunicorn.conf.py), so each worker beats.
+    """
+    with app.app_context():
+        engine = db.engine
+    beat = ProcessBeat(engine, kind="web", key_ids=services.config.keyring.kids).start()
+    atexit.register(beat.stop)  # a worker that exits cleanly disappears from the heartbeats at once
+    if services.config.scheduler_enabled:
+        background = start_background(app, services, workers=services.config.backup_workers)
+        atexit.register(background.beat.stop)
+    return beat

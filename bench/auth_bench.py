@@ -92,7 +92,8 @@ def _prepare(env: dict[str, str], jira) -> str:
 def _start_gunicorn(env: dict[str, str], workers: int) -> tuple[subprocess.Popen, str]:
     log = tempfile.TemporaryFile(mode="w+")
     process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--bind", "127.0.0.1:0",
+        # Sync workers as measured so far (gunicorn.conf.py would make them threaded): compare like with like.
+        [sys.executable, "-m", "gunicorn", "--worker-class", "sync", "--workers", str(workers), "--bind", "127.0.0.1:0",
          "--log-level", "info", "--pythonpath", str(ROOT / "bench"), "auth_bench:bench_app()"],
         cwd=ROOT, env=env, stdout=log, stderr=log,
     )

@@ -1,10 +1,10 @@
 """Flask CLI commands, one module per group."""
 from flask import Flask
 
-from . import backup, forge, keys, scheduler
+from . import backup, forge, jobs, keys, scheduler, storage, tenant
 
 
 def register_commands(app: Flask) -> None:
-    for module in (keys, backup, scheduler, forge):
+    for module in (keys, backup, scheduler, storage, tenant, jobs, forge):
         for command in module.commands:
             app.cli.add_command(command)

@@ -26,6 +26,7 @@ from .downloads import STRICT_DOWNLOADS, DownloadHops
 from .errors import XrayAuthError, XrayDownloadRefused, XrayNotFound, XrayQueryError, XrayUnavailable
 from .pacer import Pacer
 from .responses import error_messages, origin, parse_wait, take, throttle_body, token_lifetime
+from .tally import requests_by_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -279,8 +280,11 @@ class XrayClient:
                 attempts += 1
                 self.stats.requests += 1
                 started = self._clock()
+                outcome = "error"
                 try:
-                    return attempt()
+                    answer = attempt()
+                    outcome = "ok"
+                    return answer
                 except _Reauthenticate:
                     if reauthenticated or not authenticated:
                         raise XrayAuthError(REJECTED_MESSAGE + " (the API token was refused; check the region too)") \
@@ -294,6 +298,9 @@ class XrayClient:
                     failure = _Retry(f"a network failure ({type(exc).__name__})")
                 except _Retry as exc:
                     failure = exc
+                    outcome = "throttled" if exc.throttled else "error"
+                finally:
+                    requests_by_outcome.add(outcome)
             spent += self._clock() - started
             if failure.throttled:
                 self.stats.throttled += 1

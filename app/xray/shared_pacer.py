@@ -27,10 +27,12 @@ from sqlalchemy import and_, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from ..crypto import tenant_hash
+from ..logs import Damper
 from ..models import XrayPacerHold, XrayPacerSlot
 from .pacer import MARGIN_SECONDS, WINDOW_SECONDS, Pacer
 
 logger = logging.getLogger(__name__)
+_damper = Damper(logger)
 
 JITTER_SECONDS = 0.05
 PRUNE_EVERY = 25  # takes between two prunes of the tenant's old rows
@@ -153,17 +155,20 @@ class DatabasePacer:
             with self.engine.begin() as conn:
                 conn.execute(update(slots).where(slots.c.id == row_id, slots.c.at < now).values(at=now))
         except SQLAlchemyError as exc:  # the row keeps its start time: it still counts, a little shorter
-            logger.warning("xray pacer: could not record a request's answer (%s)", type(exc).__name__)
+            _damper.failure("xray pacer answers", logging.WARNING, "xray pacer: could not record a request's answer "
+                            "(%s)", type(exc).__name__)
 
     def _guarded_take(self):
         """Take a slot; if the database fails, fall back to this process's own pacer rather than fail a backup."""
         try:
             waited, row_id = self._take()
-            return waited, row_id, None
         except SQLAlchemyError as exc:
-            logger.warning("xray pacer: the database failed (%s); pacing in this process only",
-                           type(exc).__name__)
+            # Once a minute, not per request, while the database is down.
+            _damper.failure("xray pacer", logging.WARNING, "xray pacer: the database failed (%s); pacing in this "
+                            "process only", type(exc).__name__)
             return 0.0, None, self._local
+        _damper.ok("xray pacer")
+        return waited, row_id, None
 
     # ---- holds and housekeeping
 
@@ -237,8 +242,11 @@ class PacerRegistry:
         self._pacers: dict[str, DatabasePacer] = {}
         self._lock = threading.Lock()
 
-    def for_tenant(self, tenant_key: str) -> DatabasePacer:
-        """The tenant's pacer (created on first use)."""
+    def for_tenant(self, tenant_key: str, *, sleep=None) -> DatabasePacer:
+        """The tenant's pacer (created on first use); with `sleep`, a pacer of its own that waits through it
+        (`backup run` shows a countdown) over the same shared window."""
+        if sleep is not None:
+            return DatabasePacer(self.engine, tenant_key, self.limit, self.window, sleep=sleep)
         with self._lock:
             pacer = self._pacers.get(tenant_key)
             if pacer is None:

@@ -23,6 +23,9 @@ PUBLIC_ENDPOINTS = {
     "lifecycle.enabled",
     "lifecycle.disabled",
     "health.healthz",
+    "health.readyz",
+    # Not a Connect route: METRICS_TOKEN guards it (absent in production without one).
+    "metrics.metrics_view",
     # Single-use, short-lived snapshot links: the token in the path is the credential (no JWT in URLs).
     "downloads.download_snapshot",
     # Forge Remote: no Connect JWT comes from Forge; the view verifies the Forge Invocation Token itself.

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from flask import Response
 
+from app import create_app
 from tests.support.connect import context_token, page_url
 
 
@@ -106,15 +107,9 @@ def test_healthz_is_public_and_says_nothing_about_data(client):
     assert response.json == {"status": "ok"}
 
 
-def test_healthz_reports_an_unreachable_database(app):
-    from sqlalchemy import create_engine
-
-    from app.extensions import db
-
-    with app.app_context():
-        db.engine.dispose()
-        # Swap the app's engine for one whose database file cannot be opened.
-        db.engines[None] = create_engine("sqlite:////nonexistent-dir/none.db")
+def test_healthz_reports_an_unreachable_database(make_config):
+    # A database file that cannot be opened.
+    app = create_app(make_config(DATABASE_URL="sqlite:////nonexistent-dir/none.db"))
     response = app.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.json == {"status": "unavailable"}

@@ -1,14 +1,21 @@
-"""`flask backup run CLIENT_KEY` against the simulator, and `flask backup verify PATH`."""
+"""`flask backup run CLIENT_KEY` against the simulator (with its waits explained), and `flask backup verify PATH`."""
 from __future__ import annotations
 
+import re
+import time
 import zipfile
 
 import pytest
+from sqlalchemy import insert
 
+from app import create_app
 from app.backups.snapshot.writer import SnapshotWriter
+from app.crypto import generate_key, tenant_hash
 from app.extensions import db
-from app.models import BackupRun
+from app.models import BackupRun, XrayPacerSlot
+from app.xray.pacer import MARGIN_SECONDS, WINDOW_SECONDS
 from tests.support.backups import save_credentials
+from tests.support.connect import install_tenant
 
 
 @pytest.fixture
@@ -78,3 +85,51 @@ def test_verify_reports_one_altered_byte_and_exits_non_zero(app, tmp_path):
     result = app.test_cli_runner().invoke(args=["backup", "verify", str(root)])
     assert result.exit_code == 1
     assert "attachments/a1: sha256 does not match the index" in result.output
+
+
+def test_backup_run_says_when_and_why_it_waits_for_the_shared_xray_budget(make_app, xray, fake_jira, dataset):
+    app = make_app(XRAY_API_URL=xray.url, XRAY_RATE_LIMIT="1000")
+    fake_jira.projects = [dict(p) for p in dataset.projects]
+    site = install_tenant(app, fake_jira)
+    save_credentials(app, site)
+    # Another process used the whole budget a little under 5 minutes ago: the first request waits about 3 s.
+    leaves_at = time.time() + 3
+    with app.app_context(), db.engine.begin() as conn:
+        conn.execute(insert(XrayPacerSlot), [{"tenant_hash": tenant_hash(site.client_key),
+                                              "at": leaves_at - WINDOW_SECONDS - MARGIN_SECONDS}] * 1000)
+    started = time.monotonic()
+    result = app.test_cli_runner().invoke(args=["backup", "run", site.client_key])
+    assert result.exit_code == 0, result.output
+    assert time.monotonic() - started >= 2
+    assert re.search(r"Waiting [23] s: this site's shared Xray budget \(1000 requests per 5 minutes", result.output)
+    assert "Status: succeeded" in result.output
+
+
+def test_backup_run_says_when_it_retries_a_failing_xray(app, site, xray):
+    save_credentials(app, site)
+    xray.set_faults(error_every=30, error_status=503)
+    result = app.test_cli_runner().invoke(args=["backup", "run", site.client_key])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"Waiting (a moment|\d+ s): Xray failed on \w+ \(HTTP 503\); retrying \(attempt 2\)\.",
+                     result.output), result.output
+
+
+def test_the_restore_drill_exports_a_stored_snapshot_that_verifies(app, site, tmp_path, make_config):
+    save_credentials(app, site)
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["backup", "run", site.client_key]).exit_code == 0
+    with app.app_context():
+        run_id = db.session.scalars(db.select(BackupRun.id)).one()
+    target = tmp_path / "drill.zip"
+    exported = runner.invoke(args=["backup", "export", run_id, str(target)])
+    assert exported.exit_code == 0, exported.output
+    verified = runner.invoke(args=["backup", "verify", str(target)])
+    assert verified.exit_code == 0 and "OK" in verified.output
+    # The database without the escrowed keys: nothing can be decrypted, and the command says why.
+    keyless = create_app(make_config(DATABASE_URL=app.config["SQLALCHEMY_DATABASE_URI"],
+                                     ENCRYPTION_KEYS=f"k9:{generate_key()}", XRAY_API_URL="http://127.0.0.1:9"))
+    failed = keyless.test_cli_runner().invoke(args=["backup", "export", run_id, str(tmp_path / "no.zip")])
+    assert failed.exit_code == 1 and "cannot be unwrapped with any key in ENCRYPTION_KEYS" in failed.output
+    with keyless.app_context():
+        db.engine.dispose()
+    assert runner.invoke(args=["backup", "export", "no-such-run", str(tmp_path / "x.zip")]).exit_code == 1

@@ -1,6 +1,7 @@
 """The embedded scheduler starts only in a serving process, once; the `scheduler` command stops cleanly."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -157,3 +158,17 @@ def test_the_cleanup_job_prunes_pacer_rows_of_quiet_tenants(app):
         left = db.session.scalars(select(XrayPacerSlot.tenant_hash)).all()
         assert left == ["b" * 32]
         assert db.session.scalar(select(func.count()).select_from(XrayPacerSlot)) == 1
+
+
+def test_scheduler_jobs_failing_on_a_database_that_is_down_log_once_each(make_config, caplog):
+    app = create_app(make_config(DATABASE_URL="sqlite:////nonexistent-dir/none.db"))
+    caplog.set_level(logging.INFO)
+    background = start_background(app, services_of(app), workers=1, enqueue_seconds=0.1, poll_interval=0.05,
+                                  heartbeat_seconds=0.1)
+    time.sleep(2.0)  # 20 enqueue and takeover ticks, 40 polls, 20 heartbeats
+    background.stop(timeout=5)
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    for start in ("scheduler job enqueue_job failed", "scheduler job takeover_job failed", "backup workers of",
+                  "heartbeat of scheduler"):
+        assert sum(line.startswith(start) for line in lines) == 1, (start, lines)
+    assert len(lines) <= 8, lines  # also: the hourly jobs' first run each, and the heartbeat's removal at stop

@@ -8,12 +8,15 @@ takes `now` from the caller.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, literal, or_, select, update
 
 from ...extensions import db, is_postgresql
 from ...models import BackupRun, Tenant
+from ...ops import events
+from ...ops.events import RunFacts
 from .status import DEFAULT_RETRY, RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -82,6 +85,9 @@ def claim_next(worker_id: str, now: datetime, lease_seconds: int, *,
     db.session.commit()
     run = db.session.get(BackupRun, run_id, populate_existing=True)
     logger.info("run %s claimed by %s (attempt %s)", run_id, worker_id, run.attempts)
+    if run.message == TAKEN_OVER:  # the case() above wrote it: the run was running under an expired lease
+        events.lease_taken_over(db.session.get_bind(), replace(RunFacts.of(run), attempts=run.attempts - 1),
+                                by=worker_id, outcome="taken over")
     return run
 
 
@@ -136,8 +142,21 @@ def take_over_expired(now: datetime, *, retry: RetryPolicy = DEFAULT_RETRY) -> i
         )
         .values(status="cancelled", finished_at=now, message="The app is uninstalled or disabled on this site."),
     ]
-    changed = 0
-    for statement in statements:
-        changed += db.session.execute(statement.execution_options(synchronize_session=False)).rowcount
+    # RETURNING the changed runs: each one gets its log lines and is counted.
+    gave_up, queued, cancelled = [_changed(statement) for statement in statements]
     db.session.commit()
-    return changed
+    engine = db.session.get_bind()
+    for facts, _message in queued:
+        events.lease_taken_over(engine, facts, by=None, outcome="queued again")
+    for facts, message in gave_up:
+        events.lease_taken_over(engine, facts, by=None, outcome="gave up")
+        events.run_finished(engine, facts, "failed", now, message, attempt_logged=True)
+    for facts, message in cancelled:
+        events.run_finished(engine, facts, "cancelled", now, message)
+    return len(gave_up) + len(queued) + len(cancelled)
+
+
+def _changed(statement) -> list[tuple[RunFacts, str | None]]:
+    """Execute an UPDATE of runs; what each changed run now says (its facts and its message)."""
+    runs = db.session.execute(statement.returning(BackupRun).execution_options(synchronize_session=False)).scalars()
+    return [(RunFacts.of(run), run.message) for run in runs]

@@ -13,10 +13,12 @@ from typing import Callable
 
 from flask import Flask
 
+from ...logs import Damper
 from ...models import utcnow
 from .claims import heartbeat
 
 logger = logging.getLogger(__name__)
+_damper = Damper(logger)
 
 RENEW_BEFORE = 0.8  # ownership ends at 80 % of the lease: renewal must land before any other worker may take over
 
@@ -65,8 +67,10 @@ class Lease:
             with self.app.app_context():
                 owned = heartbeat(self.run_id, self.worker_id, self.clock(), int(self.lease_seconds) or 1)
         except Exception as exc:  # the database may be briefly unreachable: keep trying until the deadline
-            logger.warning("run %s: heartbeat failed (%s)", self.run_id, type(exc).__name__)
+            _damper.failure(f"lease of run {self.run_id}", logging.WARNING, "run %s: heartbeat failed (%s)",
+                            self.run_id, type(exc).__name__)
             return True
+        _damper.ok(f"lease of run {self.run_id}")
         if not owned:
             self.lost = True
             logger.warning("run %s: %s lost its lease", self.run_id, self.worker_id)

@@ -19,6 +19,7 @@ from sqlalchemy import update
 
 from ...connect.jira import JiraClient, JiraError
 from ...extensions import db
+from ...logs import Damper
 from ...models import BackupRun, utcnow
 from ...presentation import iso
 from ...tenants import shared_secret
@@ -33,6 +34,7 @@ from ..store.backend import StorageError
 from .status import RunOutcome, RunStatus
 
 logger = logging.getLogger(__name__)
+_damper = Damper(logger)
 
 NO_CREDENTIALS = ("No Xray credentials are saved: Xray data was not backed up. An administrator can save them on "
                   "the Xray Credentials page (Jira settings → Apps → Xray Credentials).")
@@ -96,7 +98,7 @@ def execute_run(run_id: str, services, *, now: Callable[[], datetime] = utcnow,
     work = Path(tempfile.mkdtemp(prefix=f"{run_id}-", dir=root))
     client = None
     try:
-        client = (client_factory or _paced_client(services))(tenant, access)
+        client = (client_factory or paced_client(services))(tenant, access)
         fields = _run(run, tenant, access, client, work, services, now=now, still_owner=still_owner,
                       progress=progress)
         if not still_owner():
@@ -119,12 +121,17 @@ def _partial(client) -> dict:
     return {"requests": getattr(stats, "requests", None)} if stats is not None else {}
 
 
-def _paced_client(services) -> Callable:
+def paced_client(services, *, sleep: Callable[[float], None] | None = None,
+                 on_event: Callable[[str, dict], None] | None = None) -> Callable:
+    """Build a tenant's Xray client on its shared pacer; `sleep` and `on_event` let a terminal show the waits."""
+
     def make(tenant, access):
         # One pacer per tenant, shared through the database by every thread and process (web, schedulers, runners).
-        pacer = services.pacers.for_tenant(tenant.client_key)
-        return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=pacer,
-                          download_policy=policy_for(Purpose.XRAY_DOWNLOAD, production=services.config.is_production))
+        pacer = services.pacers.for_tenant(tenant.client_key, sleep=sleep)
+        waits = {"sleep": sleep} if sleep is not None else {}
+        return XrayClient(access.base_url, access.client_id, access.client_secret, pacer=pacer, on_event=on_event,
+                          download_policy=policy_for(Purpose.XRAY_DOWNLOAD, production=services.config.is_production),
+                          **waits)
 
     return make
 
@@ -226,4 +233,5 @@ class _ProgressReporter:
                 db.session.commit()
             except Exception as exc:  # progress is advisory: a busy database must not fail the backup
                 db.session.rollback()
-                logger.warning("run %s: could not record progress (%s)", self.run_id, type(exc).__name__)
+                _damper.failure(f"progress of run {self.run_id}", logging.WARNING,
+                                "run %s: could not record progress (%s)", self.run_id, type(exc).__name__)

@@ -15,6 +15,8 @@ from sqlalchemy import update
 
 from ...extensions import db
 from ...models import BackupRun
+from ...ops import events
+from ...ops.events import RunFacts
 
 logger = logging.getLogger(__name__)
 
@@ -89,12 +91,19 @@ def settle(run_id: str, worker_id: str | None, now: datetime, outcome: RunOutcom
         values.update(status=outcome.status.value, finished_at=now, lease_expires_at=None)
         if outcome.message is not None:  # an outcome without words keeps what the run says (e.g. a takeover)
             values["message"] = outcome.message
-    changed = db.session.execute(update(BackupRun).where(*_owned(run_id, worker_id)).values(**values)
-                                 .execution_options(synchronize_session=False)).rowcount
+    run = db.session.execute(update(BackupRun).where(*_owned(run_id, worker_id)).values(**values)
+                             .returning(BackupRun).execution_options(synchronize_session=False)).scalar()
+    facts = RunFacts.of(run) if run is not None else None
+    message = run.message if run is not None else None
     db.session.commit()
-    if not changed:
+    if facts is None:
         logger.warning("run %s: its outcome was not recorded (no longer this worker's)", run_id)
         return None
+    # The one place an attempt ends, so the one place its log lines and counters are written.
+    if values["status"] == RunStatus.QUEUED.value:
+        events.run_attempt_failed(facts, outcome.message, retry_in=retry.delay)
+    else:
+        events.run_finished(db.session.get_bind(), facts, values["status"], now, message)
     return values["status"]
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ...config import MAX_BACKUP_WORKERS
 from ...extensions import db
+from ...logs import Damper, run_logging
 from ...models import BackupRun, utcnow
 from ..store.backend import StorageError
 from .claims import claim_next
@@ -68,6 +69,7 @@ class WorkerPool:
         self._wake = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._leases: dict[str, Lease] = {}
+        self._damper = Damper(logger)
 
     def start(self) -> "WorkerPool":
         for index in range(self.workers):
@@ -103,8 +105,12 @@ class WorkerPool:
         while not self._stopping.is_set():
             try:
                 worked = self.run_once(index)
-            except Exception:
-                logger.exception("backup worker %s-%d: claiming failed", self.name, index)
+                self._damper.ok(f"backup workers of {self.name}")
+            except Exception as exc:
+                # Once a minute, not once per poll and thread, while the database is down.
+                self._damper.failure(f"backup workers of {self.name}", logging.ERROR,
+                                "backup workers of %s: claiming failed (%s)", self.name, type(exc).__name__,
+                                exc_info=True)
                 worked = False
             if not worked and not self._stopping.is_set():
                 with self._wake:
@@ -142,6 +148,10 @@ class WorkerPool:
             logger.warning("run %s: could not remove earlier local data (%s)", run_id, type(exc).__name__)
 
     def _execute(self, run_id: str, worker_id: str) -> None:
+        with run_logging(run_id):
+            self._execute_logged(run_id, worker_id)
+
+    def _execute_logged(self, run_id: str, worker_id: str) -> None:
         lease = Lease(self.app, run_id, worker_id, self.lease_seconds, clock=self.clock).start()
         self._leases[run_id] = lease
         outcome: RunOutcome | None = None

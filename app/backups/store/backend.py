@@ -86,3 +86,7 @@ class BlobBackend(ABC):
     @abstractmethod
     def abort_stale(self, older_than: datetime) -> None:
         """Remove the backend's own leftovers of interrupted writes started before `older_than`."""
+
+    @abstractmethod
+    def probe(self) -> None:
+        """A cheap check that the storage is reachable and usable (readiness); StorageUnavailable otherwise."""

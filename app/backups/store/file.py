@@ -131,6 +131,16 @@ class FileBackend(BlobBackend):
                 return []
             return sorted(entry.name for entry in base.iterdir() if entry.is_dir() and not entry.name.startswith("."))
 
+    def probe(self) -> None:
+        with self._disk("checking the storage"):
+            self._check_root()
+            # The root is created on the first write: then its nearest existing parent must be writable.
+            folder = self.root
+            while not folder.exists() and folder != folder.parent:
+                folder = folder.parent
+            if not os.access(folder, os.W_OK | os.X_OK):
+                raise PermissionError(errno.EACCES, "not writable by the app", str(folder))
+
     def delete(self, keys: Iterable[str]) -> None:
         with self._disk("deleting a snapshot"):
             parents = set()

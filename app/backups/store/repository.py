@@ -43,6 +43,7 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SNAPSHOT_KEY = re.compile(r"^tenants/([0-9a-f]{32})/([A-Za-z0-9_-]{1,64})$")
 
 Progress = Callable[[str, int], None]  # (relative path just stored, its plaintext bytes)
+Removed = Callable[[str, int, int], None]  # (what was removed, blobs, bytes)
 
 
 def snapshot_key_for(client_key: str, run_id: str) -> str:
@@ -218,6 +219,10 @@ class SnapshotStore:
             return sum(info.size for info in self.backend.list(f"{snapshot_key}/"))
         return len(raw) + sum(info.size for info in self.backend.list(f"{snapshot_key}/{attempt}/"))
 
+    def probe(self) -> None:
+        """Check that the storage is reachable (readiness); StorageUnavailable otherwise."""
+        self.backend.probe()
+
     # -- removing --------------------------------------------------------------------------------------------
 
     def delete(self, snapshot_key: str) -> None:
@@ -238,13 +243,17 @@ class SnapshotStore:
         self._delete_tenant_blobs(tenant)
         self.backend.delete([info.key for info in self.backend.list(f"{PENDING}/{tenant}/")])
 
-    def _delete_tenant_blobs(self, tenant: str) -> None:
-        blobs = [info.key for info in self.backend.list(f"tenants/{tenant}/")]
-        self.backend.delete([k for k in blobs if k.endswith("/" + MARKER)])  # invisible first
-        self.backend.delete([k for k in blobs if not k.endswith("/" + MARKER)])
+    def _delete_tenant_blobs(self, tenant: str) -> list:
+        blobs = list(self.backend.list(f"tenants/{tenant}/"))
+        self.backend.delete([b.key for b in blobs if b.key.endswith("/" + MARKER)])  # invisible first
+        self.backend.delete([b.key for b in blobs if not b.key.endswith("/" + MARKER)])
+        return blobs
 
-    def cleanup_incomplete(self, older_than: datetime) -> int:
-        """Finish what the journal says was interrupted; work still under way (recent blobs) is left alone."""
+    def cleanup_incomplete(self, older_than: datetime, *, report: Removed | None = None) -> int:
+        """Finish what the journal says was interrupted; work still under way (recent blobs) is left alone.
+
+        `report(what, blobs, bytes)` hears of each removal (`flask storage cleanup` prints them).
+        """
         if older_than.tzinfo is None:
             raise ValueError("older_than must be an aware datetime")
         self.backend.abort_stale(older_than)
@@ -254,17 +263,21 @@ class SnapshotStore:
                 continue
             parts = entry.key[len(PENDING) + 1:].split("/")
             if len(parts) == 2 and parts[1] == DELETING:
-                self._delete_tenant_blobs(parts[0])
+                blobs = self._delete_tenant_blobs(parts[0])
                 removed += 1
+                if report:
+                    report(f"tenants/{parts[0]} (an interrupted tenant deletion)", len(blobs),
+                           sum(b.size for b in blobs))
             elif len(parts) == 3:
-                finished, count = self._cleanup_run(f"tenants/{parts[0]}/{parts[1]}", parts[2], older_than)
+                finished, count = self._cleanup_run(f"tenants/{parts[0]}/{parts[1]}", parts[2], older_than, report)
                 removed += count
                 if not finished:
                     continue
             self.backend.delete([entry.key])
         return removed
 
-    def _cleanup_run(self, snapshot_key: str, name: str, older_than: datetime) -> tuple[bool, int]:
+    def _cleanup_run(self, snapshot_key: str, name: str, older_than: datetime,
+                     report: Removed | None = None) -> tuple[bool, int]:
         """Remove what an interrupted publish (`name` = its attempt) or delete left of a run: (done, removed)."""
         raw = self.backend.read(self._marker(snapshot_key))
         try:
@@ -285,4 +298,7 @@ class SnapshotStore:
         self.backend.delete([info.key for info in blobs])
         if blobs:
             logger.info("removed incomplete snapshot data %s/%s", snapshot_key, name)
+            if report:
+                what = "an interrupted deletion" if name == DELETING else "an unpublished upload"
+                report(f"{snapshot_key}/{name} ({what})", len(blobs), sum(info.size for info in blobs))
         return True, 1 if blobs else 0

@@ -180,6 +180,16 @@ class S3Backend(BlobBackend):
             return sorted(cp["Prefix"][len(base):].rstrip("/")
                           for page in self._pages(prefix, "/") for cp in page.get("CommonPrefixes", []))
 
+    def probe(self) -> None:
+        with self._s3("checking the storage"):
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except ClientError as exc:
+                if self._code(exc) in _NOT_FOUND:  # HEAD answers a bare 404 for a missing bucket
+                    raise StorageUnavailable(f"snapshot storage {self.url}: the bucket {self.bucket} does not "
+                                             "exist: create it or correct BACKUP_STORAGE_URL.") from None
+                raise
+
     def delete(self, keys: Iterable[str]) -> None:
         keys = [self._key(k) for k in keys]
         with self._s3("deleting a snapshot"):

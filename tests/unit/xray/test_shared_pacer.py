@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, select, text
 
 from app.backups.lifecycle.purge import purge_due
-from app.backups.runs.runner import _paced_client
+from app.backups.runs.runner import paced_client
 from app.credentials.service import XrayAccess
 from app.crypto import tenant_hash
 from app.extensions import db
@@ -23,7 +23,6 @@ from app.models import Tenant, XrayPacerHold, XrayPacerSlot
 from app.services import services_of
 from app.xray.pacer import Pacer
 from app.xray.shared_pacer import DatabasePacer
-from tests.support.migrations import head_revision
 from tests.support.paths import ROOT
 from tests.support.pg_admin import fresh_database
 from tests.support.queue import T0, add_tenant
@@ -185,7 +184,7 @@ def test_the_runner_and_the_credential_checks_use_the_shared_pacer(app):
     services = services_of(app)
     tenant = SimpleNamespace(client_key=TENANT)
     with app.app_context():
-        client = _paced_client(services)(tenant, XrayAccess("http://127.0.0.1:9", "id", "secret", "global"))
+        client = paced_client(services)(tenant, XrayAccess("http://127.0.0.1:9", "id", "secret", "global"))
         assert isinstance(client.pacer, DatabasePacer) and client.pacer.tenant == tenant_hash(TENANT)
         assert services.credentials.paced_verifier(tenant).pacer is client.pacer
         client.close()
@@ -247,12 +246,12 @@ def test_the_migration_upgrades_a_0001_database_and_is_idempotent(backend, make_
                 conn.execute(text("INSERT INTO tenants (client_key, shared_secret_enc, base_url, product_type, "
                                   "installed, enabled, installed_at, updated_at) VALUES ('k', 's', 'https://x', "
                                   "'jira', true, true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-            upgrade()
-            upgrade()  # a second `flask db upgrade` changes nothing
+            upgrade(revision="0002")
+            upgrade(revision="0002")  # a second `flask db upgrade` changes nothing
             tables = set(inspect(db.engine).get_table_names())
             assert {"xray_pacer_slots", "xray_pacer_holds"} <= tables
             with db.engine.connect() as conn:
-                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == head_revision()
+                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == "0002"
                 assert conn.scalar(text("SELECT count(*) FROM tenants")) == 1
             indexes = {i["name"] for i in inspect(db.engine).get_indexes("xray_pacer_slots")}
             assert "ix_xray_pacer_slots_tenant_at" in indexes

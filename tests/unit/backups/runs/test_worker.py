@@ -1,11 +1,13 @@
 """The worker pool with an injected run function: claims, heartbeats, retries, lost leases, graceful stop."""
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
 from sqlalchemy.exc import OperationalError
 
+from app import create_app
 from app.backups.runs import claims, enqueue
 from app.backups.runs.status import DEFAULT_RETRY, RetryPolicy, RunOutcome, RunStatus
 from app.backups.runs import lease as lease_module
@@ -193,3 +195,14 @@ def test_a_worker_that_cannot_heartbeat_stops_in_time_and_the_run_is_retried(app
     assert first == "stopped" and waited < 1  # before the 1 s lease could run out
     assert second == "ran" and "stopped heartbeating" in message
     assert get_run(app, run_id).attempts == 2
+
+
+def test_a_database_that_is_down_is_logged_once_not_at_every_poll_of_every_worker(make_config, caplog):
+    app = create_app(make_config(DATABASE_URL="sqlite:////nonexistent-dir/none.db"))
+    caplog.set_level(logging.INFO, logger="app.backups.runs.worker")
+    pool = WorkerPool(app, services_of(app), workers=3, poll_interval=0.01, execute=succeed).start()
+    time.sleep(1.0)  # about 100 polls per worker
+    pool.stop(timeout=5)
+    failures = [r for r in caplog.records if "claiming failed" in r.getMessage()]
+    assert len(failures) == 1, [r.getMessage() for r in failures]
+    assert failures[0].exc_info is not None  # the first one keeps its traceback

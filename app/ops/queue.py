@@ -1,0 +1,67 @@
+"""The queue as an operator sees it: what waits, what runs, what is stuck (its worker stopped heartbeating).
+
+One read model over every kind of queued job: backups now; the restore engine adds its own source with
+`register_queue_source`, so `flask backup queue` shows restores without changing here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Callable
+from urllib.parse import urlsplit
+
+from sqlalchemy import select
+
+from ..models import BackupRun, Tenant
+
+
+@dataclass(frozen=True)
+class QueueEntry:
+    job: str                  # "backup", "restore"
+    id: str
+    tenant_id: int
+    site: str                 # the Jira site's host, for the operator
+    status: str               # "queued", "running", "stuck" (running, lease expired)
+    trigger: str | None
+    queued_at: datetime
+    started_at: datetime | None
+    attempts: int
+    worker_id: str | None
+    lease_expires_at: datetime | None  # running: when the lease ends; queued: "not before" of a retry
+
+    def age(self, now: datetime) -> float:
+        return max(0.0, (now - self.queued_at).total_seconds())
+
+
+def _status(status: str, lease_expires_at: datetime | None, now: datetime) -> str:
+    if status == "running" and lease_expires_at is not None and lease_expires_at < now:
+        return "stuck"
+    return status
+
+
+def backup_entries(session, now: datetime) -> list[QueueEntry]:
+    """Queued and running backup runs, oldest first."""
+    rows = session.execute(
+        select(BackupRun, Tenant.base_url).join(Tenant, Tenant.id == BackupRun.tenant_id)
+        .where(BackupRun.status.in_(("queued", "running"))).order_by(BackupRun.queued_at, BackupRun.id)
+    ).all()
+    return [QueueEntry("backup", run.id, run.tenant_id, urlsplit(base_url).hostname or base_url,
+                       _status(run.status, run.lease_expires_at, now), run.trigger, run.queued_at, run.started_at,
+                       run.attempts or 0, run.worker_id, run.lease_expires_at)
+            for run, base_url in rows]
+
+
+QueueSource = Callable[[object, datetime], list[QueueEntry]]
+_SOURCES: list[QueueSource] = [backup_entries]
+
+
+def register_queue_source(source: QueueSource) -> None:
+    """Add a kind of queued job (the restore engine registers its restores)."""
+    if source not in _SOURCES:
+        _SOURCES.append(source)
+
+
+def queue_entries(session, now: datetime) -> list[QueueEntry]:
+    """Every queued, running and stuck job of every kind, oldest first."""
+    entries = [entry for source in _SOURCES for entry in source(session, now)]
+    return sorted(entries, key=lambda entry: (entry.queued_at, entry.id))
