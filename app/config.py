@@ -43,6 +43,8 @@ DEFAULTS = {
     "UNINSTALL_GRACE_DAYS": "30",
     "XRAY_RATE_LIMIT": "300",
     "BACKUP_WORKERS": "2",
+    "SMTP_URL": "",  # e-mail alerts off
+    "ALERT_FROM": "xray-backup@localhost",
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 MAX_BACKUP_WORKERS = 16
@@ -68,6 +70,8 @@ class Config:
     backup_workers: int
     instance_path: str
     keyring: KeyRing = field(compare=False, repr=False)
+    smtp_url: str | None = field(default=None, repr=False)  # may carry a password
+    alert_from: str = DEFAULTS["ALERT_FROM"]
 
     @property
     def is_production(self) -> bool:
@@ -176,6 +180,11 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     if storage.scheme == "s3" and not storage.netloc:
         raise ConfigError("BACKUP_STORAGE_URL", "an s3:// URL needs a bucket name")
     s3_endpoint = get("S3_ENDPOINT_URL")
+    smtp_url = get("SMTP_URL")
+    _check_smtp_url(smtp_url)
+    alert_from = get("ALERT_FROM")
+    if "@" not in alert_from or any(c.isspace() for c in alert_from) or len(alert_from) > 254:
+        raise ConfigError("ALERT_FROM", "expected an e-mail address such as xray-backup@example.com")
 
     return Config(
         app_base_url=base_url,
@@ -196,7 +205,24 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         backup_workers=_positive_int("BACKUP_WORKERS", get("BACKUP_WORKERS"), MAX_BACKUP_WORKERS),
         instance_path=instance_path,
         keyring=keyring,
+        smtp_url=smtp_url or None,
+        alert_from=alert_from,
     )
+
+
+def _check_smtp_url(raw: str) -> None:
+    """smtp://[user:pass@]host[:port] or smtps://…; the message never repeats the URL (it may hold a password)."""
+    if not raw:
+        return
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ConfigError("SMTP_URL", "is not a valid URL (expected smtp:// or smtps://user:pass@host:port)") from None
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ConfigError("SMTP_URL", "expected smtp://host[:port] or smtps://user:pass@host[:port]")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError("SMTP_URL", "has a port out of range")
 
 
 def _development_keys(instance_path: str) -> str:

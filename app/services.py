@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
+from .alerts.channels import EmailChannel, WebhookChannel
+from .alerts.service import AlertService
+from .alerts.settings import AlertSettingsStore
 from .backups.runs.status import RetryPolicy
 from .backups.store.registry import open_store
 from .backups.store.repository import SnapshotStore
@@ -17,7 +20,9 @@ from .config import Config
 from .connect.cache import AdminCache, TenantCache
 from .connect.install_keys import InstallKeyFetcher
 from .credentials.service import CredentialService
+from .models import utcnow
 from .sealing import Sealer
+from .urls import Purpose, policy_for
 from .xray.shared_pacer import PacerRegistry
 
 EXTENSION = "xray_backup"
@@ -35,6 +40,12 @@ class Services:
     admin_cache: AdminCache = field(default_factory=AdminCache)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     background: object | None = None  # app.background.Background, when this process runs the scheduler/workers
+    alerts: AlertService | None = None
+
+    def run_ended(self, run_id: str) -> None:
+        """A run has ended (runs/status.settle calls this): the alerts look at its tenant's health."""
+        if self.alerts is not None:
+            self.alerts.run_ended(run_id)
 
     def wake_workers(self) -> None:
         """Let this process's workers claim at once (after "Back up now"); others poll within seconds."""
@@ -54,7 +65,16 @@ def build_services(config: Config, engine) -> Services:
         pacers=pacers,
         credentials=CredentialService(sealer, config.xray_api_url, pacers),
         install_keys=InstallKeyFetcher(config.connect_install_keys_url),
+        alerts=build_alerts(config, sealer),
     )
+
+
+def build_alerts(config: Config, sealer: Sealer) -> AlertService:
+    """Alerts: settings sealed by the app's sealer, webhooks under the URL policy, e-mail through SMTP_URL."""
+    policy = policy_for(Purpose.WEBHOOK, production=config.is_production)
+    store = AlertSettingsStore(sealer, policy, email_available=config.smtp_url is not None)
+    return AlertService(store, EmailChannel(config.smtp_url, config.alert_from), WebhookChannel(policy),
+                        app_key=config.app_key, clock=utcnow)
 
 
 def services_of(app: Flask) -> Services:

@@ -1,9 +1,10 @@
 """HTTP entrypoints, one blueprint per area; thin over the service functions."""
 from flask import Flask
 
-from . import backups_api, credentials_api, descriptor, downloads, health, lifecycle, pages, settings_api
+from . import alerts_api, backups_api, credentials_api, descriptor, downloads, health, lifecycle, pages, settings_api
 
 
 def register_blueprints(app: Flask) -> None:
-    for module in (descriptor, lifecycle, health, pages, credentials_api, backups_api, settings_api, downloads):
+    for module in (descriptor, lifecycle, health, pages, credentials_api, backups_api, settings_api, downloads,
+                   alerts_api):
         app.register_blueprint(module.bp)

@@ -44,7 +44,8 @@ def test_start_background_starts_every_job_and_the_pool(make_config):
     try:
         assert services_of(app).background is background and background.pool.running
         assert {job.id for job in background.scheduler.get_jobs()} == {
-            "enqueue-due", "take-over-expired", "retention", "uninstall-purge", "storage-cleanup"}
+            "enqueue-due", "take-over-expired", "retention", "uninstall-purge", "storage-cleanup",
+            "backup-alerts"}
     finally:
         background.stop(timeout=5)
     assert not background.pool.running
