@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.apps",
     "tests.support.backups",
     "tests.support.storage",
+    "tests.support.receivers",
 ]

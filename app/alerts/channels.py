@@ -10,6 +10,7 @@ import smtplib
 import ssl
 import time
 from dataclasses import dataclass
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Callable
@@ -45,7 +46,8 @@ class Alert:
                 "runId": self.run_id, "message": self.message}
 
     def email(self, sender: str, recipients: list[str]) -> EmailMessage:
-        mail = EmailMessage()
+        # Long subjects (they hold the site URL) stay on one line instead of an odd fold right after "Subject:".
+        mail = EmailMessage(policy=email_policy.default.clone(max_line_length=998))
         mail["Subject"] = f"[Xray Backup] {self.headline}"
         mail["From"] = sender
         mail["To"] = ", ".join(recipients)
