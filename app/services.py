@@ -19,6 +19,7 @@ from .backups.store.repository import SnapshotStore
 from .config import Config
 from .connect.cache import AdminCache, TenantCache
 from .connect.install_keys import InstallKeyFetcher
+from .credentials.people import DisplayNames
 from .credentials.service import CredentialService
 from .models import utcnow
 from .sealing import Sealer
@@ -41,6 +42,7 @@ class Services:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     background: object | None = None  # app.background.Background, when this process runs the scheduler/workers
     alerts: AlertService | None = None
+    names: DisplayNames | None = None  # other admins' display names, from Jira
 
     def run_ended(self, run_id: str) -> None:
         """A run has ended (runs/status.settle calls this): the alerts look at its tenant's health."""
@@ -66,6 +68,7 @@ def build_services(config: Config, engine) -> Services:
         credentials=CredentialService(sealer, config.xray_api_url, pacers),
         install_keys=InstallKeyFetcher(config.connect_install_keys_url),
         alerts=build_alerts(config, sealer),
+        names=DisplayNames(sealer, config.app_key),
     )
 
 
