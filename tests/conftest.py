@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.support.backups",
     "tests.support.storage",
     "tests.support.receivers",
+    "tests.support.axe",
 ]

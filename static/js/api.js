@@ -6,7 +6,8 @@
  *   XB.showFieldErrors(form, fields) / XB.clearFieldErrors(form): `fields` keyed by input name; each input
  *     names its error element `<name>-error`; sets aria-invalid and unhides the message.
  *   XB.setBusy(button, busy): a loading button while its request is in flight: a spinner inside, aria-disabled
- *     (it keeps focus, unlike `disabled`); XB.isBusy(button) / XB.isDisabled(button) for click handlers.
+ *     (it keeps focus, unlike `disabled`); XB.isBusy(button) / XB.isDisabled(button) for click handlers;
+ *     XB.setDisabled(button, on): disabled for a reason, the same way (kept through a busy spell).
  *   XB.apiUrl(path): "api/…" resolved against the app's base path (pages live under APP_BASE_URL's path).
  *   XB.flag({type, title, body}): a transient confirmation through Jira's AP.flag, or the page's #flags region.
  *   XB.resize(): tell Jira the content height changed (call after every DOM change).
@@ -135,8 +136,20 @@
     } else {
       button.removeAttribute("aria-busy");
       button.classList.remove("xb-button-loading");
-      if (!button.hasAttribute("data-disabled-reason")) button.removeAttribute("aria-disabled");
+      if (!button.hasAttribute("data-disabled")) button.removeAttribute("aria-disabled");
       if (spinner) spinner.parentNode.removeChild(spinner);
+    }
+  }
+
+  /* Disabled for a reason (not just busy): aria-disabled, kept through a busy spell, focus never lost. */
+  function setDisabled(button, disabled) {
+    if (!button) return;
+    if (disabled) {
+      button.setAttribute("data-disabled", "");
+      button.setAttribute("aria-disabled", "true");
+    } else {
+      button.removeAttribute("data-disabled");
+      if (!isBusy(button)) button.removeAttribute("aria-disabled");
     }
   }
 
@@ -238,6 +251,7 @@
     clearFieldErrors: clearFieldErrors,
     setBusy: setBusy,
     isBusy: isBusy,
+    setDisabled: setDisabled,
     isDisabled: isDisabled,
     apiUrl: apiUrl,
     flag: flag,

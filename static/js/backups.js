@@ -277,11 +277,7 @@
     ]);
   }
 
-  function setDisabled(button, disabled) {
-    if (!button) return;
-    if (disabled) button.setAttribute("aria-disabled", "true");
-    else if (!XB.isBusy(button)) button.removeAttribute("aria-disabled");
-  }
+  function setDisabled(button, disabled) { XB.setDisabled(button, disabled); }
 
   function renderRuns() {
     var body = $("runs-body");
@@ -392,7 +388,6 @@
   function syncRunButtons() {
     var active = !!activeRun();
     var button = $("backup-now");
-    if (active) button.setAttribute("data-disabled-reason", ""); else button.removeAttribute("data-disabled-reason");
     setDisabled(button, active);
     $("backup-now-reason").hidden = !active;
     Array.prototype.forEach.call(document.querySelectorAll("[data-retry]"), function (retry) {
