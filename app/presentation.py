@@ -205,17 +205,17 @@ class Wording:
         return str(item)
 
     def credential_status(self, view: dict) -> str:
-        """The Credentials page's one-line status of the stored pair."""
+        """The Credentials page's one-line status of the stored pair, after its lozenge (never repeating it)."""
         if not view.get("configured"):
             return "Not configured: backups skip all Xray data until credentials are stored."
         status = view.get("status")
         if status == "connected":
             n = view.get("testsVisible")
-            visible = "" if n is None else f" — {plural(n, 'test')} visible"
-            return f"Connected{visible}, verified {self.relative(view.get('verifiedAt'))}"
+            visible = "" if n is None else f"{plural(n, 'test')} visible, "
+            return f"{visible}verified {self.relative(view.get('verifiedAt'))}"
         if status == "rejected":
-            return "Xray rejected these credentials"
-        return "Not verified: Xray unreachable"
+            return "Xray rejected them at the last test"
+        return "Xray could not be reached to check them"
 
     @staticmethod
     def person(account_id: str | None, me: str | None, names: dict[str, str]) -> str:
