@@ -11,6 +11,10 @@ _PATTERNS = [
     # A credential after the scheme: dotted (a JWT) or long; plain words ("No JWT token sent") stay.
     (re.compile(r"((?:JWT|Bearer)\s+)(?=[A-Za-z0-9_\-=]*[.\d])[A-Za-z0-9_\-\.=]{8,}", re.IGNORECASE), r"\1[redacted]"),
     (re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), "[redacted-jwt]"),
+    # Alert webhook URLs are secrets (Slack's and Teams' carry their token in the path): HTTP libraries' debug
+    # lines name the path they call.
+    (re.compile(r"(/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/)[A-Za-z0-9]+"), r"\1[redacted]"),
+    (re.compile(r"(/webhookb2/)[^\s\"']+", re.IGNORECASE), r"\1[redacted]"),
 ]
 
 

@@ -1,8 +1,11 @@
 """Backup health and alerts through the API, with a real SMTP server and a real webhook receiver on loopback."""
 from __future__ import annotations
 
+import logging
 import threading
+import uuid
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -276,3 +279,25 @@ def test_many_threads_evaluating_at_once_send_one_alert(app, api, tenant, smtp_s
     for thread in threads:
         thread.join(30)
     assert len(webhook_receiver.deliveries(HOOK_PATH)) == 1 and len(smtp_sink.messages) == 1
+
+
+def test_the_webhook_secret_never_reaches_a_response_a_log_line_or_the_database_file(app, api, tenant,
+                                                                                      webhook_receiver, caplog):
+    caplog.set_level(logging.INFO)  # the app's level (DEBUG lines of HTTP libraries name paths: see app/logs.py)
+    planted = f"/services/PLANTED{uuid.uuid4().hex}"
+    with_credentials(app, tenant)
+    bodies = [api.put("/api/alert-settings", json={"webhookUrl": webhook_receiver.url + planted}),
+              api.get("/api/alert-settings"), api.post("/api/alert-settings/test")]
+    webhook_receiver.statuses = [500, 500, 500]
+    bodies.append(api.post("/api/alert-settings/test"))  # a failed delivery explains itself without the URL
+    webhook_receiver.redirects[planted] = "http://169.254.169.254/latest"
+    bodies.append(api.post("/api/alert-settings/test"))
+    end_run(app, tenant, failure())
+    assert [d["event"] for d in webhook_receiver.deliveries(planted)][-1] == "failed"
+    for response in bodies:
+        assert planted not in response.get_data(as_text=True)
+    assert "HTTP 500" in bodies[3].get_json()["message"] and "not allowed" in bodies[4].get_json()["message"]
+    assert planted not in caplog.text and planted[10:] not in caplog.text
+    database = services_of(app).config.database_url
+    if database.startswith("sqlite:///"):
+        assert planted.encode() not in Path(database.removeprefix("sqlite:///")).read_bytes()

@@ -31,3 +31,12 @@ def test_filter_rewrites_records_formatted_with_arguments():
 
 def test_plain_words_after_the_scheme_are_left_readable():
     assert redact("No JWT token sent.") == "No JWT token sent."
+
+
+def test_slack_and_teams_webhook_tokens_are_redacted():
+    from app.logs import redact
+
+    urllib3_line = 'https://hooks.slack.com:443 "POST /services/T0001/B0002/XXXXsecret HTTP/1.1" 200 2'
+    assert redact(urllib3_line) == 'https://hooks.slack.com:443 "POST /services/T0001/B0002/[redacted] HTTP/1.1" 200 2'
+    teams = redact("https://acme.webhook.office.com/webhookb2/abc@def/IncomingWebhook/123/456 answered 500")
+    assert teams == "https://acme.webhook.office.com/webhookb2/[redacted] answered 500"
