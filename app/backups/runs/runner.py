@@ -204,7 +204,7 @@ def _publish(tenant, run_id: str, snapshot_dir: Path, services, now) -> str:
         data_key = data_key_for(tenant, now(), services.sealer)
         return services.store.publish(tenant.client_key, run_id, snapshot_dir, data_key)
     except StorageError as exc:
-        raise TransientFailure("The snapshot could not be saved to the backup storage; the backup will be retried.",
+        raise TransientFailure("The snapshot could not be stored: the backup storage was unavailable.",
                                reasons.STORAGE_UNAVAILABLE, str(exc)) from None
 
 
