@@ -49,6 +49,8 @@ DEFAULTS = {
     "FORGE_JWKS_URL": "https://forge.cdn.prod.atlassian-dev.net/.well-known/jwks.json",
     "METRICS_TOKEN": "",  # unset: /metrics is open in development and absent (404) in production
     "LOG_FORMAT": "text",
+    "SMTP_URL": "",  # e-mail alerts off
+    "ALERT_FROM": "xray-backup@localhost",
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _GLOB = re.compile(r"^[a-z0-9_.*?-]+$")
@@ -81,6 +83,8 @@ class Config:
     forge_jwks_url: str = DEFAULTS["FORGE_JWKS_URL"]
     log_format: str = "text"
     metrics_token: str | None = field(default=None, repr=False)
+    smtp_url: str | None = field(default=None, repr=False)  # may carry a password
+    alert_from: str = DEFAULTS["ALERT_FROM"]
 
     @property
     def is_production(self) -> bool:
@@ -237,6 +241,11 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
     metrics_token = get("METRICS_TOKEN")
     if metrics_token and (len(metrics_token) > 256 or not metrics_token.isprintable() or " " in metrics_token):
         raise ConfigError("METRICS_TOKEN", "must be printable, without spaces, at most 256 characters")
+    smtp_url = get("SMTP_URL")
+    _check_smtp_url(smtp_url)
+    alert_from = get("ALERT_FROM")
+    if "@" not in alert_from or any(c.isspace() for c in alert_from) or len(alert_from) > 254:
+        raise ConfigError("ALERT_FROM", "expected an e-mail address such as xray-backup@example.com")
 
     return Config(
         app_base_url=base_url,
@@ -262,7 +271,24 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         forge_jwks_url=_forge_jwks_url(production, get("FORGE_JWKS_URL")),
         log_format=log_format,
         metrics_token=metrics_token or None,
+        smtp_url=smtp_url or None,
+        alert_from=alert_from,
     )
+
+
+def _check_smtp_url(raw: str) -> None:
+    """smtp://[user:pass@]host[:port] or smtps://…; the message never repeats the URL (it may hold a password)."""
+    if not raw:
+        return
+    try:
+        parts = urlsplit(raw)
+        port = parts.port
+    except ValueError:
+        raise ConfigError("SMTP_URL", "is not a valid URL (expected smtp:// or smtps://user:pass@host:port)") from None
+    if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+        raise ConfigError("SMTP_URL", "expected smtp://host[:port] or smtps://user:pass@host[:port]")
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError("SMTP_URL", "has a port out of range")
 
 
 def _development_keys(instance_path: str) -> str:

@@ -31,6 +31,10 @@ _PATTERNS = [
     # log can carry (`x-forge-oauth-system: …`, a headers dict, the WSGI environ's HTTP_X_FORGE_OAUTH_USER).
     (re.compile(r"(x[-_]forge[-_]oauth[-_][a-z]+['\"]?\s*[:=]\s*['\"]?)[^\s'\",;&}]+", re.IGNORECASE),
      r"\1[redacted]"),
+    # Alert webhook URLs are secrets (Slack's and Teams' carry their token in the path): HTTP libraries' debug
+    # lines name the path they call.
+    (re.compile(r"(/services/T[A-Za-z0-9]+/B[A-Za-z0-9]+/)[A-Za-z0-9]+"), r"\1[redacted]"),
+    (re.compile(r"(/webhookb2/)[^\s\"']+", re.IGNORECASE), r"\1[redacted]"),
 ]
 LOG_FORMATS = ("text", "json")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"

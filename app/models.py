@@ -151,6 +151,11 @@ class BackupRun(db.Model):
     message: Mapped[str | None] = mapped_column(Text)
     snapshot_key: Mapped[str | None] = mapped_column(String(255))
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the first attempt started (started_at is the current attempt's): one duration across retries.
+    first_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    reason: Mapped[str | None] = mapped_column(String(32))  # why a run failed or was skipped (runs/reasons.py)
+    detail: Mapped[str | None] = mapped_column(Text)  # the technical detail behind the admin-facing message
+    projects: Mapped[list | None] = mapped_column(JSON)  # [{"id", "key", "name"}] a succeeded run covered
 
     tenant: Mapped[Tenant] = relationship()
 

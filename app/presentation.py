@@ -5,11 +5,32 @@ updates; keep both alike. Pure: callers pass `now`.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 
 from .catalogue import LABELS
 
 _UNITS = ((86400, "day"), (3600, "hour"), (60, "minute"))
+
+# Run statuses as Atlassian lozenges: (label, appearance); static/js/backups.js receives these.
+RUN_LOZENGES = {
+    "queued": ("Queued", "default"),
+    "running": ("Running", "inprogress"),
+    "retrying": ("Running (retrying)", "inprogress"),
+    "succeeded": ("Succeeded", "success"),
+    "warnings": ("Succeeded with warnings", "moved"),
+    "failed": ("Failed", "removed"),
+    "skipped": ("Skipped", "moved"),
+    "cancelled": ("Cancelled", "default"),
+}
+# Health states: (lozenge label, lozenge appearance, section-message appearance, section-message title).
+HEALTH_STATES = {
+    "healthy": ("Healthy", "success", "success", "Backups are OK"),
+    "warnings": ("Warnings", "moved", "warning", "Backups are OK, with warnings"),
+    "failing": ("Failing", "removed", "error", "Backups are failing"),
+    "stale": ("Out of date", "moved", "warning", "Backups are out of date"),
+    "waiting_for_credentials": ("Waiting for credentials", "default", "warning", "Waiting for Xray credentials"),
+}
 
 
 def iso(value: datetime | None) -> str | None:
@@ -114,6 +135,8 @@ class Wording:
     @staticmethod
     def progress(run: dict) -> str:
         """`Backing up tests in PROJ · 1,200 items so far`."""
+        if run["status"] == "queued" and run.get("retrying"):
+            return f"Attempt {run.get('attempts')} failed; trying again shortly…"
         if run["status"] == "queued":
             return "Waiting for a worker…"
         progress = run.get("progress") or {}
@@ -121,6 +144,8 @@ class Wording:
         if progress.get("project"):
             first += f" in {progress['project']}"
         parts = [first]
+        if (run.get("attempts") or 0) > 1:
+            parts.insert(0, f"Attempt {run['attempts']}")
         done = sum(v for v in (progress.get("counts") or {}).values() if isinstance(v, int))
         if done:
             parts.append(f"{done:,} items so far")
@@ -129,28 +154,83 @@ class Wording:
         return " · ".join(parts)
 
     @staticmethod
+    def lozenge(run: dict) -> tuple[str, str]:
+        """The run's lozenge: "Running (retrying)" while a retry waits, "Succeeded with warnings", …"""
+        status = run["status"]
+        if status == "queued" and run.get("retrying"):
+            status = "retrying"
+        elif status == "succeeded" and run.get("warnings"):
+            status = "warnings"
+        return RUN_LOZENGES.get(status, (status.capitalize(), "default"))
+
+    @staticmethod
+    def changed(changed: dict | None) -> str:
+        """An incremental run's changes in one line: `12 added · 3 modified · 1 removed`."""
+        totals = {"added": 0, "modified": 0, "removed": 0}
+        for entity in (changed or {}).values():
+            for what in totals:
+                totals[what] += (entity or {}).get(what) or 0
+        if not any(totals.values()):
+            return "No changes since the previous snapshot"
+        return " · ".join(f"{n:,} {what}" for what, n in totals.items() if n)
+
+    @staticmethod
+    def attempts(run: dict) -> str:
+        """`3 attempts` when a run needed more than one, else ''."""
+        n = run.get("attempts") or 0
+        return f"{n} attempts" if n > 1 else ""
+
+    @staticmethod
+    def warning_parts(item, keys) -> list[tuple[str, str | None]]:
+        """A warning as (text, issue key or None) pieces: the keys of the run's projects become links."""
+        text = Wording.warning(item)
+        if not keys:
+            return [(text, None)]
+        pattern = re.compile(r"\b((?:" + "|".join(re.escape(k) for k in sorted(keys, key=len, reverse=True)) +
+                             r")-\d+)\b")
+        parts, at = [], 0
+        for match in pattern.finditer(text):
+            if match.start() > at:
+                parts.append((text[at:match.start()], None))
+            parts.append((match.group(1), match.group(1)))
+            at = match.end()
+        if at < len(text):
+            parts.append((text[at:], None))
+        return parts
+
+    @staticmethod
     def warning(item) -> str:
         if isinstance(item, dict):
             return str(item.get("message") or item.get("text") or item)
         return str(item)
 
     def credential_status(self, view: dict) -> str:
-        """The Credentials page's one-line status of the stored pair."""
+        """The Credentials page's one-line status of the stored pair, after its lozenge (never repeating it)."""
         if not view.get("configured"):
             return "Not configured: backups skip all Xray data until credentials are stored."
         status = view.get("status")
         if status == "connected":
             n = view.get("testsVisible")
-            visible = "" if n is None else f" — {plural(n, 'test')} visible"
-            return f"Connected{visible}, verified {self.relative(view.get('verifiedAt'))}"
+            visible = "" if n is None else f"{plural(n, 'test')} visible, "
+            return f"{visible}verified {self.relative(view.get('verifiedAt'))}"
         if status == "rejected":
-            return "Xray rejected these credentials"
-        return "Not verified: Xray unreachable"
+            return "Xray rejected them at the last test"
+        return "Xray could not be reached to check them"
+
+    @staticmethod
+    def person(account_id: str | None, me: str | None, names: dict[str, str]) -> str:
+        """`you`, another admin's display name, or words that never show a raw account id."""
+        if not account_id:
+            return "an unknown user"
+        if account_id == me:
+            return "you"
+        return names.get(account_id) or "another administrator"
 
     def credential_stored(self, view: dict, account_id: str | None) -> str:
         """`Stored 28 Nov 2026, 06:00 UTC by you`."""
         if not view.get("configured"):
             return ""
         who = view.get("updatedBy")
-        by = " by you" if who and who == account_id else (f" by {who}" if who else "")
+        names = {who: view["updatedByName"]} if who and view.get("updatedByName") else {}
+        by = f" by {self.person(who, account_id, names)}" if who else ""
         return f"Stored {format_time(view.get('updatedAt'))}{by}"

@@ -33,6 +33,7 @@ TAKEOVER_SECONDS = 30
 RETENTION_SECONDS = 3600
 PURGE_SECONDS = 3600
 CLEANUP_SECONDS = 3600
+ALERTS_SECONDS = 300
 INCOMPLETE_AFTER = timedelta(hours=6)
 
 
@@ -55,6 +56,12 @@ def retention_job(app: Flask, services: Services) -> int:
         return apply_retention(utcnow(), services.store)
 
 
+def alerts_job(app: Flask, services: Services) -> int:
+    """Stale backups and missing credentials raise no event of their own: look at every tenant now and then."""
+    with app.app_context():
+        return services.alerts.evaluate_all(utcnow())
+
+
 def purge_job(app: Flask, services: Services) -> int:
     with app.app_context():
         return purge_due(utcnow(), services.store)
@@ -74,6 +81,7 @@ JOBS = {
     "retention": (retention_job, "snapshots deleted by retention"),
     "uninstall-purge": (purge_job, "uninstalled sites purged after their grace period"),
     "storage-cleanup": (cleanup_job, "interrupted uploads or deletions cleaned up"),
+    "backup-alerts": (alerts_job, "sites whose backup health was assessed for alerts"),
 }
 HOURLY_JOBS = ("retention", "uninstall-purge", "storage-cleanup")
 
@@ -114,6 +122,7 @@ def start_background(app: Flask, services: Services, *, workers: int, schedule: 
             (retention_job, RETENTION_SECONDS, "retention"),
             (purge_job, PURGE_SECONDS, "uninstall-purge"),
             (cleanup_job, CLEANUP_SECONDS, "storage-cleanup"),
+            (alerts_job, ALERTS_SECONDS, "backup-alerts"),
         ]
         for func, seconds, job_id in jobs:
             scheduler.add_job(_logged(func, damper), "interval", seconds=seconds, args=(app, services), id=job_id,

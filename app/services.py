@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 
 from flask import Flask, current_app
 
+from .alerts.channels import EmailChannel, WebhookChannel
+from .alerts.service import AlertService
+from .alerts.settings import AlertSettingsStore
 from .backups.runs.status import RetryPolicy
 from .backups.store.registry import open_store
 from .backups.store.repository import SnapshotStore
@@ -17,6 +20,7 @@ from .config import Config
 from .connect.cache import AdminCache, TenantCache
 from .connect.forge_keys import ForgeKeySet
 from .connect.install_keys import InstallKeyFetcher
+from .credentials.people import DisplayNames
 from .credentials.service import CredentialService
 from .models import utcnow
 from .ops.probes import Probes
@@ -45,6 +49,13 @@ class Services:
     def outbound(self, purpose: Purpose) -> GuardedSession:
         """A new HTTP session that reaches only what the URL policy allows this purpose (app/urls)."""
         return guarded_session(policy_for(purpose, production=self.config.is_production))
+    alerts: AlertService | None = None
+    names: DisplayNames | None = None  # other admins' display names, from Jira
+
+    def run_ended(self, run_id: str) -> None:
+        """A run has ended (runs/status.settle calls this): the alerts look at its tenant's health."""
+        if self.alerts is not None:
+            self.alerts.run_ended(run_id)
 
     def wake_workers(self) -> None:
         """Let this process's workers claim at once (after "Back up now"); others poll within seconds."""
@@ -67,7 +78,17 @@ def build_services(config: Config, engine) -> Services:
         install_keys=InstallKeyFetcher(config.connect_install_keys_url),
         forge_keys=ForgeKeySet(config.forge_jwks_url),
         probes=Probes(config.database_url, store, utcnow),
+        alerts=build_alerts(config, sealer),
+        names=DisplayNames(sealer, config.app_key),
     )
+
+
+def build_alerts(config: Config, sealer: Sealer) -> AlertService:
+    """Alerts: settings sealed by the app's sealer, webhooks under the URL policy, e-mail through SMTP_URL."""
+    policy = policy_for(Purpose.WEBHOOK, production=config.is_production)
+    store = AlertSettingsStore(sealer, policy, email_available=config.smtp_url is not None)
+    return AlertService(store, EmailChannel(config.smtp_url, config.alert_from), WebhookChannel(policy),
+                        app_key=config.app_key, clock=utcnow)
 
 
 def services_of(app: Flask) -> Services:

@@ -75,13 +75,17 @@ def overhead(app, tenants: int) -> tuple[float, float]:
     from app.backups.runs.status import RunOutcome, RunStatus, settle
     from app.backups.schedule.settings import create_missing_settings
     from app.extensions import db
-    from app.models import BackupRun, Tenant
+    from app.models import BackupRun, Tenant, XrayCredential
 
     start = datetime(2026, 3, 10, 0, 0, tzinfo=timezone.utc)
     with app.app_context():
         db.session.execute(db.insert(Tenant), [
             dict(client_key=f"bench-{i:05d}", shared_secret_enc="sealed", base_url=f"https://b{i}.atlassian.net",
                  installed=True, enabled=True, installed_at=start, updated_at=start) for i in range(tenants)])
+        # Scheduled runs are queued only for tenants with Xray credentials.
+        db.session.execute(db.insert(XrayCredential), [
+            dict(tenant_id=tid, client_id="bench", client_secret_enc="sealed", region="global", status="connected",
+                 updated_at=start) for tid in db.session.scalars(db.select(Tenant.id))])
         db.session.commit()
         create_missing_settings(start)
 

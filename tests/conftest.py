@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.support.backups",
     "tests.support.forge",
     "tests.support.storage",
+    "tests.support.receivers",
+    "tests.support.axe",
 ]

@@ -104,7 +104,8 @@ def run_command(client_key: str) -> None:
                 lease.stop()
             display.done()
             if outcome is not None:
-                settle(run_id, worker_id, utcnow(), outcome)  # no retry policy: this attempt's outcome is final
+                # No retry policy: this attempt's outcome is final.
+                settle(run_id, worker_id, utcnow(), outcome, ended=services.run_ended)
     finally:
         beat.stop()
     result = db.session.get(BackupRun, run_id, populate_existing=True)

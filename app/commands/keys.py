@@ -15,6 +15,7 @@ from flask import Flask
 from flask.cli import with_appcontext
 from sqlalchemy import select
 
+from ..alerts.models import SEALED_COLUMNS as ALERT_SEALED_COLUMNS
 from ..crypto import DecryptionError, generate_key
 from ..extensions import db
 from ..models import SEALED_COLUMNS, Tenant, utcnow
@@ -43,7 +44,7 @@ def rotate_all(sealer: Sealer) -> list[RotationCount]:
     """Re-encrypt every sealed column under the primary key; commit once at the end."""
     client_keys = _client_keys()
     counts = []
-    for model, attribute, field in SEALED_COLUMNS:
+    for model, attribute, field in SEALED_COLUMNS + ALERT_SEALED_COLUMNS:
         count = RotationCount(f"{model.__tablename__}.{attribute}")
         for row in db.session.scalars(select(model)):
             sealed = getattr(row, attribute)

@@ -125,6 +125,17 @@ class JiraClient:
         )
         return permission in (answer.get("globalPermissions") or [])
 
+    def display_names(self, account_ids, page_size: int = 50) -> dict[str, str]:
+        """Display names of the accounts Jira knows (`GET /rest/api/3/user/bulk`); unknown accounts are left out."""
+        wanted = list(dict.fromkeys(a for a in account_ids if a))
+        names: dict[str, str] = {}
+        for start in range(0, len(wanted), page_size):
+            params = [("accountId", a) for a in wanted[start:start + page_size]] + [("maxResults", page_size)]
+            for user in self.get_json("/rest/api/3/user/bulk", params).get("values") or []:
+                if isinstance(user, dict) and user.get("accountId") and user.get("displayName"):
+                    names[str(user["accountId"])] = str(user["displayName"])
+        return names
+
     def iter_projects(self, page_size: int = 50) -> Iterator[dict]:
         """Every project visible to the app, as {"id", "key", "name"}, following the pages."""
         start = 0

@@ -130,14 +130,23 @@ class CredentialService:
     @staticmethod
     def audit(tenant: Tenant, limit: int = 10) -> list[dict]:
         """The newest audit rows as API dicts (who, what, when, outcome)."""
+        return CredentialService.audit_page(tenant, limit)[0]
+
+    @staticmethod
+    def audit_page(tenant: Tenant, limit: int = 10, before: int | None = None) -> tuple[list[dict], bool]:
+        """Audit rows newest first, older than the entry `before` when given; and whether older ones exist."""
+        query = select(CredentialAudit).where(CredentialAudit.tenant_id == tenant.id)
+        if before is not None:
+            anchor = db.session.get(CredentialAudit, before)
+            if anchor is None or anchor.tenant_id != tenant.id:
+                raise ValidationFailed("Unknown audit entry.", {"before": "Not an entry of this site's audit trail."})
+            query = query.where((CredentialAudit.at < anchor.at)
+                                | ((CredentialAudit.at == anchor.at) & (CredentialAudit.id < anchor.id)))
         rows = db.session.scalars(
-            select(CredentialAudit)
-            .where(CredentialAudit.tenant_id == tenant.id)
-            .order_by(CredentialAudit.at.desc(), CredentialAudit.id.desc())
-            .limit(limit)
-        )
-        return [{"at": iso(r.at), "accountId": r.account_id, "action": r.action,
-                 "actionLabel": ACTION_LABELS.get(r.action, r.action), "outcome": r.outcome} for r in rows]
+            query.order_by(CredentialAudit.at.desc(), CredentialAudit.id.desc()).limit(limit + 1)).all()
+        return [{"id": r.id, "at": iso(r.at), "accountId": r.account_id, "action": r.action,
+                 "actionLabel": ACTION_LABELS.get(r.action, r.action), "outcome": r.outcome}
+                for r in rows[:limit]], len(rows) > limit
 
     # ---------------------------------------------------------------- checks against Xray
 

@@ -8,7 +8,7 @@ from flask import Blueprint, Response, g, jsonify, request
 from ..backups.lifecycle.datakeys import data_key_for
 from ..backups.lifecycle.download_links import issue_link
 from ..backups.runs.enqueue import enqueue_manual
-from ..backups.runs.history import list_runs, run_details, tenant_run
+from ..backups.runs.history import list_runs, parse_statuses, run_details, tenant_run
 from ..backups.store.backend import StorageError
 from ..backups.store.zipstream import snapshot_zip
 from ..crypto import DecryptionError
@@ -52,9 +52,11 @@ def _int_arg(name: str, default: int, low: int, high: int | None) -> int:
 
 @bp.get("/api/backups")
 def list_backups():
-    """The tenant's runs, newest first; paged by `limit` with `offset` or `before` (a run id)."""
+    """The tenant's runs, newest first; paged by `limit` with `offset` or `before` (a run id); `status` filters
+    (comma-separated statuses, an additive extension)."""
     page = list_runs(g.tenant, limit=_int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
-                     offset=_int_arg("offset", 0, 0, None), before=request.args.get("before") or None)
+                     offset=_int_arg("offset", 0, 0, None), before=request.args.get("before") or None,
+                     statuses=parse_statuses(request.args.get("status")))
     return jsonify(runs=page.runs, total=page.total, next=page.next)
 
 

@@ -7,7 +7,10 @@
  *   XB.ApiError {status, code, message, fields}
  *   XB.showFieldErrors(form, fields) / XB.clearFieldErrors(form): `fields` keyed by input name; each input
  *     names its error element `<name>-error`; sets aria-invalid and unhides the message.
- *   XB.setBusy(button, busy): disables a button while its request is in flight.
+ *   XB.setBusy(button, busy): a loading button while its request is in flight: a spinner inside, aria-disabled
+ *     (it keeps focus, unlike `disabled`); XB.isBusy(button) / XB.isDisabled(button) for click handlers;
+ *     XB.setDisabled(button, on): disabled for a reason, the same way (kept through a busy spell).
+ *   XB.flag({type, title, body}): a transient confirmation through Jira's AP.flag, or the page's #flags region.
  *   XB.resize(): tell Jira the content height changed (call after every DOM change).
  *   XB.state(id): the JSON the server rendered into <script type="application/json" id=…>.
  *   XB.ago(iso, now?) / XB.formatTime(iso): the same wording as the server renders.
@@ -103,9 +106,9 @@
     });
   }
 
-  /* Show each field's message; return the first invalid input (to focus) or null. */
+  /* Show each field's message; return the first invalid input on screen (document order, to focus) or null. */
   function showFieldErrors(form, fields) {
-    var first = null;
+    var shown = [];
     Object.keys(fields || {}).forEach(function (name) {
       var input = fieldInput(form, name);
       var el = document.getElementById(name.replace(/[^A-Za-z0-9_-]/g, "") + "-error");
@@ -113,17 +116,82 @@
       input.setAttribute("aria-invalid", "true");
       el.textContent = String(fields[name]);
       el.hidden = false;
-      if (!first) first = input;
+      shown.push(input);
+    });
+    shown.sort(function (a, b) {
+      return a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING ? -1 : 1;
     });
     resize();
-    return first;
+    return shown[0] || null;
   }
 
+  /* A loading button: aria-disabled rather than disabled, so focus stays on it while it works. */
   function setBusy(button, busy) {
     if (!button) return;
-    button.disabled = !!busy;
-    if (busy) button.setAttribute("aria-busy", "true");
-    else button.removeAttribute("aria-busy");
+    var spinner = button.querySelector(".xb-button-spinner");
+    if (busy) {
+      button.setAttribute("aria-disabled", "true");
+      button.setAttribute("aria-busy", "true");
+      button.classList.add("xb-button-loading");
+      if (!spinner) {
+        spinner = document.createElement("span");
+        spinner.className = "xb-button-spinner";
+        spinner.setAttribute("aria-hidden", "true");
+        button.insertBefore(spinner, button.firstChild);
+      }
+    } else {
+      button.removeAttribute("aria-busy");
+      button.classList.remove("xb-button-loading");
+      if (!button.hasAttribute("data-disabled")) button.removeAttribute("aria-disabled");
+      if (spinner) spinner.parentNode.removeChild(spinner);
+    }
+  }
+
+  /* Disabled for a reason (not just busy): aria-disabled, kept through a busy spell, focus never lost. */
+  function setDisabled(button, disabled) {
+    if (!button) return;
+    if (disabled) {
+      button.setAttribute("data-disabled", "");
+      button.setAttribute("aria-disabled", "true");
+    } else {
+      button.removeAttribute("data-disabled");
+      if (!isBusy(button)) button.removeAttribute("aria-disabled");
+    }
+  }
+
+  function isBusy(button) { return !!button && button.getAttribute("aria-busy") === "true"; }
+  function isDisabled(button) {
+    return !!button && (button.disabled || button.getAttribute("aria-disabled") === "true");
+  }
+
+  /* One transient message per event: Jira's flag when the page is in Jira, else the page's own region. */
+  var FLAG_TYPES = { success: "success", info: "info", warning: "warning", error: "error" };
+  function flag(options) {
+    var type = FLAG_TYPES[options.type] || "info";
+    var AP = window.AP;
+    if (AP && AP.flag && typeof AP.flag.create === "function") {
+      try {
+        return AP.flag.create({ title: options.title, body: options.body || "", type: type,
+                                close: type === "error" || type === "warning" ? "manual" : "auto" });
+      } catch (e) { /* fall back to the page's region */ }
+    }
+    var region = document.getElementById("flags");
+    if (!region) return null;
+    region.textContent = "";
+    var box = document.createElement("div");
+    box.className = "xb-message xb-message-" + (type === "info" ? "info" : type);
+    var title = document.createElement("p");
+    title.className = "xb-message-title";
+    title.textContent = options.title;
+    box.appendChild(title);
+    if (options.body) {
+      var body = document.createElement("p");
+      body.textContent = options.body;
+      box.appendChild(body);
+    }
+    region.appendChild(box);
+    resize();
+    return null;
   }
 
   var resizeQueued = false;
@@ -183,6 +251,10 @@
     showFieldErrors: showFieldErrors,
     clearFieldErrors: clearFieldErrors,
     setBusy: setBusy,
+    isBusy: isBusy,
+    setDisabled: setDisabled,
+    isDisabled: isDisabled,
+    flag: flag,
     resize: resize,
     state: state,
     ago: ago,

@@ -25,7 +25,7 @@ def add_run(app, tenant, *, status="succeeded", minutes_ago=60, **fields) -> str
             status=status,
             trigger=fields.pop("trigger", "scheduled"),
             queued_at=started - timedelta(seconds=5),
-            started_at=None if status == "queued" else started,
+            started_at=fields.pop("started_at", None if status == "queued" else started),
             finished_at=None if status in ("queued", "running") else started + timedelta(seconds=125),
             snapshot_key=f"tenants/x/{minutes_ago}" if status == "succeeded" else None,
             **fields,
@@ -61,31 +61,73 @@ def test_non_admins_are_refused(client, tenant):
     assert response.status_code == 403
 
 
-def test_the_first_html_shows_schedule_runs_and_the_credentials_banner(app, client, tenant):
+def test_the_first_html_shows_health_runs_and_waiting_for_credentials(app, client, tenant):
     add_run(app, tenant, status="succeeded", minutes_ago=120, bytes=5 * 1024 * 1024,
             counts={"tests": 1200, "test_runs": 40000, "attachments": 12}, warnings=["3 attachments were too large"])
     add_run(app, tenant, status="failed", minutes_ago=30, message="Xray rejected the credentials.")
     response, page = get_page(client, tenant)
     assert response.status_code == 200
-    assert "Scheduled backups will skip Xray data until credentials are saved" in page
+    assert 'data-state="waiting_for_credentials"' in page and "Waiting for Xray credentials" in page
     assert f'href="{tenant.base_url}/plugins/servlet/ac/xray-backup/xray-credentials"' in page
     assert 'id="frequency"' in page and '<option value="daily" selected>Daily</option>' in page
-    assert 'value="30"' in page  # default retention days
-    assert "Next backup:" in page
+    assert '<option value="30" selected>30 days</option>' in page  # the default retention, as a preset
+    assert "Next scheduled backup" in page and "Last successful backup" in page
     rows = re.findall(r'<tr class="xb-run" data-run-id="\w+" data-status="(\w+)"', page)
     assert rows == ["failed", "succeeded"]  # newest first
     assert "1,200 tests" in page and "40,000 test runs" in page and "5.0 MB" in page and "2 min 5 s" in page
     assert "Xray rejected the credentials." in page and "3 attachments were too large" in page
-    assert page.count("data-download=") == 1
+    assert "Succeeded with warnings" in page
+    assert page.count("data-download=") == 1 and page.count("data-retry=") == 1
     state = state_of(page)
     assert [p["bytes"] for p in state["chart"]] == [5 * 1024 * 1024]
     assert state["settings"]["frequency"] == "daily" and state["credentialsConfigured"] is False
+    assert state["health"]["state"] == "waiting_for_credentials"
 
 
-def test_no_banner_once_credentials_are_stored(app, client, tenant):
+def test_with_credentials_the_health_is_shown_without_the_credentials_call_to_action(app, client, tenant):
+    add_credentials(app, tenant)
+    add_run(app, tenant, minutes_ago=60, projects=[{"id": "1", "key": "CALC", "name": "Calculator"}], bytes=2048)
+    _, page = get_page(client, tenant)
+    assert 'data-state="healthy"' in page and "Backups are OK" in page
+    assert re.search(r'id="health-credentials"\s+hidden', page)
+    assert '<abbr title="Calculator">CALC</abbr>' in page and "2.0 KB" in page
+
+
+def test_failed_and_skipped_rows_offer_the_next_step_and_keep_technical_detail_apart(app, client, tenant):
+    add_run(app, tenant, status="skipped", minutes_ago=40, reason="credentials_missing", message="No credentials.")
+    add_run(app, tenant, status="failed", minutes_ago=30, reason="credentials_rejected", message="Rejected.")
+    add_run(app, tenant, status="failed", minutes_ago=20, reason="xray_unavailable", attempts=3,
+            message="Xray did not respond.", detail="Xray kept failing for authenticate (HTTP 503) after 6 attempts")
+    _, page = get_page(client, tenant)
+    assert page.count(">Add credentials</a>") == 1 and page.count(">Update credentials</a>") == 1
+    assert page.count("data-retry=") == 1 and page.count("data-test-connection") == 2
+    assert "<summary>Technical details</summary>" in page and "HTTP 503" in page
+    assert ">3 attempts<" in page
+
+
+def test_a_retrying_run_stays_running_with_one_duration_and_its_attempts(app, client, tenant):
+    add_run(app, tenant, status="queued", minutes_ago=3, attempts=1, started_at=utcnow() - timedelta(minutes=3),
+            first_started_at=utcnow() - timedelta(minutes=3), message="Attempt 1 failed: Xray did not respond. Retrying.")
+    _, page = get_page(client, tenant)
+    assert "Running (retrying)" in page and 'data-retrying="true"' in page
+    assert "Attempt 1 failed; trying again shortly…" in page
+    assert re.search(r"3 min \d+ s", page)  # counted from the first attempt
+    assert 'id="backup-now"' in page and re.search(r'id="backup-now"[^>]*aria-disabled="true"', page, re.S)
+
+
+def test_warnings_link_issue_keys_of_the_run_s_projects_to_jira(app, client, tenant):
+    add_run(app, tenant, projects=[{"id": "1", "key": "CALC", "name": "Calculator"}],
+            warnings=["Attachment “a.png” of a step of test CALC-12 is stored in Jira", "UTF-8 is not CALC12-3"])
+    _, page = get_page(client, tenant)
+    assert f'<a href="{tenant.base_url}/browse/CALC-12" target="_top">CALC-12</a>' in page
+    assert "/browse/UTF-8" not in page and "/browse/CALC12-3" not in page
+
+
+def test_no_runs_is_an_empty_state_with_an_action(app, client, tenant):
     add_credentials(app, tenant)
     _, page = get_page(client, tenant)
-    assert "credentials-banner" not in page and "Scheduled backups will skip" not in page
+    assert re.search(r'<div class="xb-empty" id="runs-empty">', page) and "No backups yet" in page
+    assert re.search(r'<button type="button" class="xb-button xb-button-primary" id="runs-empty-action">', page)
 
 
 def test_a_running_backup_shows_progress_and_no_download(app, client, tenant):
@@ -133,6 +175,10 @@ def test_formatters_read_like_the_page():
     assert fmt.elapsed(running) == "2 min 0 s"
     assert fmt.progress(running) == "Backing up tests in CALC · 1,230 items so far"
     assert fmt.progress({"status": "queued"}) == "Waiting for a worker…"
+    assert fmt.lozenge({"status": "succeeded", "warnings": ["w"]}) == ("Succeeded with warnings", "moved")
+    assert fmt.lozenge({"status": "queued", "retrying": True}) == ("Running (retrying)", "inprogress")
+    assert fmt.changed({"tests": {"added": 2, "modified": 1, "removed": 0}, "attachments": {"added": 1}}) == \
+        "3 added · 1 modified"
 
 
 def test_the_credentials_link_points_at_the_jira_admin_page():

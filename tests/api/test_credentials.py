@@ -254,7 +254,7 @@ def test_the_page_renders_the_current_state(client, api, tenant, xray):
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and response.mimetype == "text/html"
     assert GOOD_CLIENT_ID in html and GOOD_CLIENT_SECRET not in html
-    assert f"Connected — {visible_tests(xray)} tests visible, verified just now" in html
+    assert f"{visible_tests(xray)} tests visible, verified just now" in html and "Connected Connected" not in html
     assert "Stored " in html and "by you" in html
     assert "https://connect-cdn.atl-paas.net/all.js" in html
     assert "script-src 'self' https://connect-cdn.atl-paas.net;" in html  # the page's CSP meta tag
@@ -283,3 +283,24 @@ def test_a_key_for_a_regional_tenant_needs_its_region(api, xray):
     response = api.put("/api/xray-credentials", json={**pair, "region": "eu"})
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["status"] == "connected" and response.get_json()["region"] == "eu"
+
+
+def test_the_audit_pages_to_older_entries_and_names_other_admins_from_jira(api, fake_jira):
+    fake_jira.users["colleague"] = {"displayName": "Grace Hopper", "active": True}
+    api.put("/api/xray-credentials", json=GOOD)
+    colleague = api.as_account("colleague")
+    fake_jira.admins.add("colleague")
+    for _ in range(12):
+        assert colleague.post("/api/xray-credentials/verify").status_code == 200
+    first = api.get("/api/xray-credentials/audit").get_json()
+    assert len(first["entries"]) == 10 and first["more"] is True
+    assert first["entries"][0]["accountName"] == "Grace Hopper"
+    older = api.get(f"/api/xray-credentials/audit?before={first['entries'][-1]['id']}").get_json()
+    assert len(older["entries"]) == 3 and older["more"] is False
+    assert older["entries"][-1]["action"] == "saved" and older["entries"][-1]["accountName"] is None  # mine
+    ids = [e["id"] for e in first["entries"] + older["entries"]]
+    assert len(set(ids)) == 13 and ids == sorted(ids, reverse=True)
+    assert colleague.get("/api/xray-credentials").get_json()["updatedByName"] == "Site Admin"  # who stored them
+    assert api.get("/api/xray-credentials").get_json()["updatedByName"] is None  # "you": Jira is not asked
+    bad = api.get("/api/xray-credentials/audit?before=abc")
+    assert bad.status_code == 422 and "before" in bad.get_json()["fields"]

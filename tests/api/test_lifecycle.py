@@ -603,6 +603,10 @@ def test_a_disabled_site_gets_403_on_pages_and_api_and_queues_nothing_until_enab
         tenant_id = db.session.scalars(select(Tenant)).one().id
         db.session.add(BackupSettings(tenant_id=tenant_id, time_of_day="02:00", updated_at=utcnow(),
                                       next_run_at=utcnow() - timedelta(minutes=5)))
+        # Scheduled backups need credentials to be queued at all (a site without them waits for credentials).
+        db.session.add(XrayCredential(tenant_id=tenant_id, client_id="CID", updated_at=utcnow(),
+                                      client_secret_enc=current_services().sealer.seal(fake_jira.client_key,
+                                                                                         "xray_client_secret", "S")))
         db.session.commit()
 
     assert send(lifecycle_app, fake_jira, "disabled").status_code == 204

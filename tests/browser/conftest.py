@@ -39,19 +39,23 @@ class LiveSite:
     xray: object
     tenant: object
     valid_pair: tuple[str, str]
+    smtp: object = None  # the loopback SMTP server the app's SMTP_URL points at
     token_requests: list = field(default_factory=list)
 
     def reset(self) -> None:
-        """Forget stored credentials and the audit trail between tests."""
+        """Forget stored credentials, the audit trail and the alert settings and incidents between tests."""
         from sqlalchemy import delete
 
+        from app.alerts.models import AlertIncident, AlertSettings
         from app.extensions import db
         from app.models import CredentialAudit, XrayCredential
 
         with self.app.app_context():
-            db.session.execute(delete(XrayCredential))
-            db.session.execute(delete(CredentialAudit))
+            for model in (XrayCredential, CredentialAudit, AlertSettings, AlertIncident):
+                db.session.execute(delete(model))
             db.session.commit()
+        if self.smtp is not None:
+            self.smtp.messages.clear()
 
     def page_url(self, path: str, account_id: str = ADMIN) -> str:
         from tests.support.connect import page_url
@@ -72,7 +76,12 @@ def live_site(tmp_path_factory):
     from tests.support.connect import install_tenant
     from sim.jira import FakeJira
     from tests.support.xray import start_xray_simulator
+    from tests.support.receivers import SmtpSink, free_port
+    from aiosmtpd.controller import Controller
 
+    smtp = SmtpSink(port=free_port())
+    smtp_server = Controller(smtp, hostname=smtp.host, port=smtp.port)
+    smtp_server.start()
     jira = FakeJira().start()
     xray, valid_pair = start_xray_simulator()
     instance = tmp_path_factory.mktemp("browser-instance")
@@ -88,6 +97,8 @@ def live_site(tmp_path_factory):
             "CONNECT_INSTALL_KEYS_URL": jira.keys_url,
             "XRAY_API_URL": xray.url,
             "DATABASE_URL": f"sqlite:///{instance / 'app.db'}",
+            "SMTP_URL": smtp.url,
+            "ALERT_FROM": "xray-backup@example.com",
         },
         instance_path=str(instance),
     )
@@ -98,8 +109,9 @@ def live_site(tmp_path_factory):
     thread = threading.Thread(target=server.serve_forever, name="live-app", daemon=True)
     thread.start()
     tenant = install_tenant(app, jira)
-    site = LiveSite(url=url, app=app, jira=jira, xray=xray, tenant=tenant, valid_pair=valid_pair)
+    site = LiveSite(url=url, app=app, jira=jira, xray=xray, tenant=tenant, valid_pair=valid_pair, smtp=smtp)
     yield site
+    smtp_server.stop()
     server.shutdown()
     xray.stop()
     jira.stop()

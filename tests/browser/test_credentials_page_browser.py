@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 
 import pytest
 from playwright.sync_api import expect
 
 from app.credentials.service import REJECTED_MESSAGE
-from tests.support.browser import make_page, screenshot
+from tests.support.axe import assert_accessible
+from tests.support.browser import ROOT, make_page, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -31,6 +33,12 @@ def store_good_pair(site, region="global"):
     assert response.status_code == 200, response.get_json()
 
 
+def wait_for_flag(page, title: str) -> dict:
+    """The AP.flag the page raised with this title (the local stand-in records every flag)."""
+    page.wait_for_function("t => window.__apStandin.flags.some(f => f.title === t)", arg=title)
+    return [f for f in page.evaluate("window.__apStandin.flags") if f["title"] == title][-1]
+
+
 def secret_in_dom(page, secret) -> bool:
     return page.evaluate(
         """(secret) => document.documentElement.outerHTML.includes(secret)
@@ -40,7 +48,7 @@ def secret_in_dom(page, secret) -> bool:
     )
 
 
-def test_enter_validate_reject_connect_and_remove(page, site, caplog):
+def test_enter_validate_reject_connect_and_remove(page, site, caplog, axe_source):
     client_id, secret = site.valid_pair
     caplog.set_level(logging.DEBUG)
     urls = []
@@ -51,6 +59,7 @@ def test_enter_validate_reject_connect_and_remove(page, site, caplog):
     expect(page.locator("#edit-button")).to_be_hidden()
     expect(page.locator("#audit-empty")).to_be_visible()
     screenshot(page, "01-not-configured")
+    assert_accessible(page, axe_source)
 
     # Validation: both required; the server's field errors appear inline and are announced.
     page.click("#save-button")
@@ -76,8 +85,11 @@ def test_enter_validate_reject_connect_and_remove(page, site, caplog):
     expect(page.locator("#form-error-title")).to_have_text("Xray rejected these credentials")
     expect(page.locator("#form-error-text")).to_have_text(REJECTED_MESSAGE)
     expect(page.locator("#clientSecret")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#clientSecret-error")).to_have_text("Check the Client secret.")
+    assert page.locator("main").inner_text().count(REJECTED_MESSAGE) == 1  # one message, not three
     expect(page.locator("#audit-list li").first).to_contain_text("nothing stored")
     screenshot(page, "03-rejected")
+    assert_accessible(page, axe_source)
 
     # The right secret, submitted with Enter.
     page.fill("#clientSecret", secret)
@@ -86,37 +98,50 @@ def test_enter_validate_reject_connect_and_remove(page, site, caplog):
     expect(page.locator("#cred-form")).to_be_hidden()
     expect(page.locator("#view-client-id")).to_have_text(client_id)
     tests = len(site.xray.dataset.tests)
-    expect(page.locator("#view-status-text")).to_have_text(f"Connected — {tests} tests visible, verified just now")
+    expect(page.locator("#view-status-text")).to_have_text(f"{tests} tests visible, verified just now")
     expect(page.locator("#view-status-lozenge")).to_have_text("Connected")
     expect(page.locator("#view-secret-note")).to_contain_text("by you")
-    expect(page.locator("#notice")).to_contain_text("Xray credentials saved")
+    assert wait_for_flag(page, "Xray credentials saved")["type"] == "success"
+    expect(page.locator("#not-configured")).to_be_hidden()  # no message stacked on another
     expect(page.locator("#edit-button")).to_be_focused()
     expect(page.locator("#audit-list li").first).to_contain_text("Saved")
     assert not secret_in_dom(page, secret)
     screenshot(page, "04-connected")
+    assert_accessible(page, axe_source)
 
     # A reload renders the same state on the server.
     open_page(page, site)
-    expect(page.locator("#view-status-text")).to_have_text(f"Connected — {tests} tests visible, verified just now")
+    expect(page.locator("#view-status-text")).to_have_text(f"{tests} tests visible, verified just now")
     assert not secret_in_dom(page, secret)
     assert page.evaluate("window.__apStandin.resize") > 0
 
     # Test connection re-verifies the stored pair.
     page.click("#test-button")
-    expect(page.locator("#notice")).to_contain_text(f"Connected to Xray: {tests} tests visible.")
+    expect(page.locator("#checking")).to_have_text("Testing the connection to Xray…")  # announced while it works
+    expect(page.locator("#test-button")).to_be_focused()  # a loading button keeps focus
+    assert wait_for_flag(page, "Connection works")["body"] == f"Connected to Xray: {tests} tests visible."
     expect(page.locator("#audit-list li").first).to_contain_text("Tested")
+    expect(page.locator("#test-button")).to_be_focused()
 
-    # Remove, with a confirmation that can be declined.
+    # Remove, in a modal with a danger button, that can be declined (Cancel or Escape).
     page.click("#remove-button")
     expect(page.locator("#remove-confirm")).to_be_visible()
+    assert page.evaluate("document.getElementById('remove-confirm').matches(':modal')")
     expect(page.locator("#remove-cancel-button")).to_be_focused()
+    assert "xb-button-danger" in page.get_attribute("#remove-confirm-button", "class")
     screenshot(page, "05-remove-confirmation")
+    assert_accessible(page, axe_source)
     page.click("#remove-cancel-button")
     expect(page.locator("#remove-confirm")).to_be_hidden()
+    expect(page.locator("#remove-button")).to_be_focused()
     expect(page.locator("#view-client-id")).to_have_text(client_id)
     page.click("#remove-button")
+    page.keyboard.press("Escape")
+    expect(page.locator("#remove-confirm")).to_be_hidden()
+    expect(page.locator("#remove-button")).to_be_focused()
+    page.click("#remove-button")
     page.click("#remove-confirm-button")
-    expect(page.locator("#notice")).to_contain_text("Xray credentials removed")
+    assert wait_for_flag(page, "Xray credentials removed")["type"] == "success"
     expect(page.locator("#cred-form")).to_be_visible()
     expect(page.locator("#not-configured")).to_be_visible()
     expect(page.locator("#clientId")).to_have_value("")
@@ -136,8 +161,9 @@ def test_view_edit_reject_correct_and_remove_a_stored_pair(page, site):
     tests = len(site.xray.dataset.tests)
     expect(page.locator("#read-view")).to_be_visible()
     expect(page.locator("#view-client-id")).to_have_text(client_id)
-    expect(page.locator("#view-status-text")).to_have_text(f"Connected — {tests} tests visible, verified just now")
+    expect(page.locator("#view-status-text")).to_have_text(f"{tests} tests visible, verified just now")
     expect(page.locator(".xb-masked")).to_be_visible()
+    assert "Stored, hidden." in page.inner_text("#read-view")  # what a screen reader hears for the dots
     assert not secret_in_dom(page, secret)
     screenshot(page, "00-read-view")
 
@@ -153,7 +179,7 @@ def test_view_edit_reject_correct_and_remove_a_stored_pair(page, site):
     page.fill("#clientSecret", "a-wrong-secret")
     page.click("#save-button")
     expect(page.locator("#form-error-text")).to_have_text(REJECTED_MESSAGE)
-    expect(page.locator("#clientId-error")).to_have_text(REJECTED_MESSAGE)
+    expect(page.locator("#clientId-error")).to_have_text("Check the Client ID.")
 
     page.fill("#clientSecret", secret)
     page.press("#clientId", "Enter")
@@ -201,7 +227,7 @@ def test_edit_changes_the_region_keeping_the_stored_secret(page, site):
     assert not secret_in_dom(page, secret)
 
 
-def test_save_is_disabled_while_the_request_is_in_flight(page, site):
+def test_save_is_a_loading_button_while_the_request_is_in_flight(page, site):
     client_id, secret = site.valid_pair
     held = []
     page.route(re.compile(r".*/api/xray-credentials$"), lambda route: held.append(route))
@@ -209,8 +235,10 @@ def test_save_is_disabled_while_the_request_is_in_flight(page, site):
     page.fill("#clientId", client_id)
     page.fill("#clientSecret", secret)
     page.click("#save-button")
-    expect(page.locator("#save-button")).to_be_disabled()
-    expect(page.locator("#save-spinner")).to_be_visible()
+    expect(page.locator("#save-button")).to_have_attribute("aria-disabled", "true")
+    expect(page.locator("#save-button .xb-button-spinner")).to_be_visible()  # the spinner inside the button
+    expect(page.locator("#save-button")).to_be_focused()
+    expect(page.locator("#checking")).to_have_text("Checking the credentials with Xray…")
     expect(page.locator("#cred-form")).to_have_attribute("aria-busy", "true")
     screenshot(page, "08-saving")
     # A second Enter while in flight sends nothing more.
@@ -219,7 +247,7 @@ def test_save_is_disabled_while_the_request_is_in_flight(page, site):
     assert len(held) == 1
     held[0].continue_()
     expect(page.locator("#view-status-lozenge")).to_have_text("Connected")
-    expect(page.locator("#save-button")).to_be_enabled()
+    assert page.get_attribute("#save-button", "aria-disabled") is None
 
 
 def test_unreachable_xray_offers_to_store_them_as_not_verified(page, site):
@@ -234,7 +262,8 @@ def test_unreachable_xray_offers_to_store_them_as_not_verified(page, site):
         expect(page.locator("#store-unverified-button")).to_be_visible()
         screenshot(page, "09-xray-unreachable")
         page.click("#store-unverified-button")
-        expect(page.locator("#view-status-text")).to_have_text("Not verified: Xray unreachable", timeout=60000)
+        expect(page.locator("#view-status-text")).to_have_text("Xray could not be reached to check them",
+                                                               timeout=60000)
         expect(page.locator("#view-status-lozenge")).to_have_text("Not verified")
         screenshot(page, "10-stored-not-verified")
     finally:
@@ -289,3 +318,40 @@ def test_the_page_fits_narrow_and_wide_frames(browser, site, width):
         screenshot(page, f"12-width-{width}")
     finally:
         context.close()
+
+
+def add_audit(site, count: int, account_id: str):
+    from datetime import timedelta
+
+    from app.extensions import db
+    from app.models import CredentialAudit, utcnow
+
+    with site.app.app_context():
+        now = utcnow()
+        for i in range(count):
+            db.session.add(CredentialAudit(tenant_id=site.tenant.id, account_id=account_id, action="tested",
+                                           outcome=f"connected (check {i})", at=now - timedelta(hours=count - i)))
+        db.session.commit()
+
+
+def test_the_audit_trail_pages_to_older_entries_and_names_other_admins(page, site, axe_source):
+    store_good_pair(site)
+    site.jira.users["colleague-account"] = {"displayName": "Grace Hopper", "active": True}
+    add_audit(site, 14, "colleague-account")
+    add_audit(site, 1, "account-jira-does-not-know")
+    open_page(page, site)
+    items = page.locator("#audit-list li")
+    expect(items).to_have_count(10)
+    assert page.locator("#audit-list li", has_text="by Grace Hopper").count() == 8  # and one "by you"
+    assert page.locator("#audit-list li", has_text="by another administrator").count() == 1  # unknown to Jira
+    assert "colleague-account" not in page.locator("main").inner_text()  # never a raw account id
+    assert "account-jira-does-not-know" not in page.locator("main").inner_text()
+    page.click("#audit-older")
+    expect(items).to_have_count(16)
+    expect(page.locator("#audit-older")).to_be_hidden()
+    expect(page.locator("#audit-title")).to_be_focused()
+    assert "connected (check 0)" in items.last.inner_text() and "by Grace Hopper" in items.last.inner_text()
+    screenshot(page, "13-older-entries")
+    assert_accessible(page, axe_source)
+    if os.environ.get("UPDATE_DOCS_SCREENSHOTS"):  # the README's picture; not rewritten on every test run
+        page.screenshot(path=str(ROOT / "docs" / "screenshots" / "credentials.png"), full_page=True)

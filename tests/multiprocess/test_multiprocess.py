@@ -18,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from app.alerts.models import AlertIncident
 from app.backups.runs import enqueue
 from app.backups.schedule import rules as schedule
 from app.crypto import tenant_hash
 from app.extensions import db
-from app.models import Tenant, utcnow
+from app.models import BackupRun, Tenant, utcnow
 from app.services import services_of
 from tests.support.queue import add_tenant, get_run, get_settings, runs
 from tests.support.paths import ROOT
@@ -486,3 +487,41 @@ def test_real_backup_with_the_database_cut_off_stops_unpublished_and_is_retried(
         wait_until(lambda: local_leftovers(pg_app, run_id) == [], 10, "no local leftovers")
     finally:
         proxy.close()
+
+
+def test_several_scheduler_processes_send_one_alert_per_incident_and_one_recovery(pg_app, spawn, smtp_sink,
+                                                                                  webhook_receiver):
+    """Every scheduler process looks at the tenants' health when it starts: the database lets one of them alert."""
+    later = utcnow() + timedelta(days=1)  # no slot due: only the alert job has something to do
+    tid = add_tenant(pg_app, "alerting-site", settings={"next_run_at": later}, now=utcnow() - timedelta(days=5))
+    with pg_app.app_context():
+        tenant = db.session.get(Tenant, tid)
+        services_of(pg_app).alerts.settings.update(tenant, "admin", {
+            "emails": ["ops@example.com"], "webhookUrl": webhook_receiver.url + "/hook"}, utcnow())
+        failed_at = utcnow() - timedelta(hours=1)
+        db.session.add(BackupRun(tenant_id=tid, status="failed", trigger="scheduled", queued_at=failed_at,
+                                 started_at=failed_at, finished_at=failed_at, message="Xray did not respond."))
+        db.session.commit()
+
+    def schedulers(count: int) -> list:
+        processes = [spawn("--workers", "0", SMTP_URL=smtp_sink.url) for _ in range(count)]
+        time.sleep(6)  # each process's alert job runs a second after it starts
+        return processes
+
+    first = schedulers(3)
+    assert [d["event"] for d in webhook_receiver.deliveries("/hook")] == ["failed"]
+    assert len(smtp_sink.messages) == 1
+    assert all(p.stop() == 0 for p in first)
+
+    with pg_app.app_context():
+        done = utcnow()
+        db.session.add(BackupRun(tenant_id=tid, status="succeeded", trigger="scheduled", queued_at=done,
+                                 started_at=done, finished_at=done))
+        db.session.commit()
+    second = schedulers(3)
+    assert [d["event"] for d in webhook_receiver.deliveries("/hook")] == ["failed", "recovered"]
+    assert len(smtp_sink.messages) == 2
+    assert all(p.stop() == 0 for p in second)
+    with pg_app.app_context():
+        [incident] = db.session.scalars(db.select(AlertIncident)).all()
+        assert incident.notified_at and incident.resolved_at and incident.recovery_notified_at

@@ -16,9 +16,9 @@ SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 ADMIN = "admin-account"
 
 
-def make_page(browser, site, *, width=1100, height=900):
+def make_page(browser, site, *, width=1100, height=900, **context_options):
     """A fresh browser context whose only network is the app; all.js and its tokens answered locally."""
-    context = browser.new_context(viewport={"width": width, "height": height})
+    context = browser.new_context(viewport={"width": width, "height": height}, **context_options)
     standin = STANDIN.read_text()
 
     def answer(route):

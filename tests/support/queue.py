@@ -6,19 +6,22 @@ from datetime import datetime, timezone
 from app.backups.lifecycle.datakeys import data_key_for
 from app.extensions import db
 from app.services import current_services
-from app.models import BackupRun, BackupSettings, Tenant, new_id
+from app.models import BackupRun, BackupSettings, Tenant, XrayCredential, new_id
 
 T0 = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
 
 
 def add_tenant(app, key: str, *, installed: bool = True, enabled: bool = True, settings: dict | None = None,
-               now: datetime = T0) -> int:
-    """Insert a tenant (and, when given, its backup settings); return its id."""
+               now: datetime = T0, credentials: bool = True) -> int:
+    """Insert a tenant (with Xray credentials unless told otherwise, and its backup settings when given)."""
     with app.app_context():
         tenant = Tenant(client_key=key, shared_secret_enc="sealed", base_url=f"https://{key}.atlassian.net",
                         installed=installed, enabled=enabled, installed_at=now, updated_at=now)
         db.session.add(tenant)
         db.session.flush()
+        if credentials:  # scheduled runs are queued only for tenants with credentials
+            db.session.add(XrayCredential(tenant_id=tenant.id, client_id="client", client_secret_enc="sealed",
+                                          region="global", status="connected", updated_at=now))
         if settings is not None:
             values = dict(enabled=True, frequency="daily", time_of_day="12:00", retention_days=30, updated_at=now)
             values.update(settings)

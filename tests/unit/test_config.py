@@ -34,6 +34,10 @@ def test_defaults_start_in_development_with_a_generated_key(tmp_path):
         ({"CONNECT_ALL_JS_URL": "javascript:alert(1)"}, "CONNECT_ALL_JS_URL"),
         ({"APP_ENV": "production", "ENCRYPTION_KEYS": "k1:" + generate_key(), "APP_BASE_URL": "https://a.example",
           "CONNECT_ALL_JS_URL": "http://127.0.0.1:8000/static/dev/all.js"}, "CONNECT_ALL_JS_URL"),
+        ({"SMTP_URL": "mailto:ops@example.com"}, "SMTP_URL"),
+        ({"SMTP_URL": "smtp://"}, "SMTP_URL"),
+        ({"SMTP_URL": "smtps://user:pw@mail.example.com:99999"}, "SMTP_URL"),
+        ({"ALERT_FROM": "not an address"}, "ALERT_FROM"),
     ],
 )
 def test_invalid_configuration_refuses_to_start_naming_the_variable(tmp_path, env, variable):
@@ -155,3 +159,12 @@ def test_production_accepts_a_loopback_jwks_over_http_for_local_tests(tmp_path):
     env = {"APP_ENV": "production", "ENCRYPTION_KEYS": "k1:" + generate_key(), "APP_BASE_URL": "https://a.example",
            "FORGE_JWKS_URL": "http://127.0.0.1:9000/.well-known/jwks.json"}
     assert load_config(env, instance_path=str(tmp_path)).forge_jwks_url.startswith("http://127.0.0.1:9000")
+def test_smtp_settings_are_read_and_the_password_never_shows_in_errors_or_repr(tmp_path):
+    config = load_config({"SMTP_URL": "smtps://alerts:s3cret@mail.example.com:465", "ALERT_FROM": "xb@example.com"},
+                         instance_path=str(tmp_path))
+    assert config.smtp_url == "smtps://alerts:s3cret@mail.example.com:465" and config.alert_from == "xb@example.com"
+    assert "s3cret" not in repr(config)
+    assert load_config({}, instance_path=str(tmp_path)).smtp_url is None
+    with pytest.raises(ConfigError) as caught:
+        load_config({"SMTP_URL": "ftp://alerts:s3cret@mail.example.com"}, instance_path=str(tmp_path))
+    assert "s3cret" not in str(caught.value)

@@ -125,3 +125,12 @@ def test_a_repeated_failure_is_logged_once_per_minute_then_with_its_count_and_it
     assert caplog.records[-1].getMessage() == "claiming: working again after 75 failure(s)"
     now[0] = 151
     assert damper.failure("claiming", logging.ERROR, "claiming failed (%s)", "x")  # a new streak logs at once
+
+
+def test_slack_and_teams_webhook_tokens_are_redacted():
+    from app.logs import redact
+
+    urllib3_line = 'https://hooks.slack.com:443 "POST /services/T0001/B0002/XXXXsecret HTTP/1.1" 200 2'
+    assert redact(urllib3_line) == 'https://hooks.slack.com:443 "POST /services/T0001/B0002/[redacted] HTTP/1.1" 200 2'
+    teams = redact("https://acme.webhook.office.com/webhookb2/abc@def/IncomingWebhook/123/456 answered 500")
+    assert teams == "https://acme.webhook.office.com/webhookb2/[redacted] answered 500"

@@ -45,7 +45,8 @@ def test_start_background_starts_every_job_and_the_pool(make_config):
     try:
         assert services_of(app).background is background and background.pool.running
         assert {job.id for job in background.scheduler.get_jobs()} == {
-            "enqueue-due", "take-over-expired", "retention", "uninstall-purge", "storage-cleanup"}
+            "enqueue-due", "take-over-expired", "retention", "uninstall-purge", "storage-cleanup",
+            "backup-alerts"}
     finally:
         background.stop(timeout=5)
     assert not background.pool.running
@@ -171,4 +172,4 @@ def test_scheduler_jobs_failing_on_a_database_that_is_down_log_once_each(make_co
     for start in ("scheduler job enqueue_job failed", "scheduler job takeover_job failed", "backup workers of",
                   "heartbeat of scheduler"):
         assert sum(line.startswith(start) for line in lines) == 1, (start, lines)
-    assert len(lines) <= 8, lines  # also: the hourly jobs' first run each, and the heartbeat's removal at stop
+    assert len(lines) <= 9, lines  # also: the first run of each hourly job and of the alerts job, and the heartbeat's removal at stop

@@ -32,6 +32,9 @@ class Exporter:
         self._checkpoint = checkpoint or (lambda: None)
         self.project: dict | None = None
         self.stage = ""
+        # issueId → issue key of the tests and executions read so far: warnings name keys an admin can open.
+        self._keys: dict[str, str] = {}
+        self._runs: dict[str, tuple] = {}  # the current page's test runs: (test issueId, execution issueId)
 
     # -- driving ---------------------------------------------------------------------------------
     def export(self, projects: Iterable[dict]) -> None:
@@ -134,6 +137,7 @@ class Exporter:
                     lambda start, i=issue_id: self._call("TestPreconditionsPage",
                                                          {"issueId": i, "start": start})["getTest"]["preconditions"],
                     f"preconditions of test {issue_id}")
+                self._remember_key(test)
                 self.writer.write("tests", test)
             for test in page:
                 for step in test.get("steps") or []:
@@ -187,6 +191,7 @@ class Exporter:
                 item["tests"] = self._complete(item.get("tests"),
                                                self._child("TestExecutionTestsPage", "getTestExecution", "tests", i),
                                                f"tests of test execution {i}")
+                self._remember_key(item)
                 self.writer.write("test_executions", item)
                 # Only executions that have tests have runs; reading runs for many executions at once
                 # fills every page of runs.
@@ -204,9 +209,12 @@ class Exporter:
         for page in self._pages("TestRunsPage", "getTestRuns", {"testExecIssueIds": execution_ids}):
             for run in page:
                 self._complete_run(run)
+                self._runs[run["id"]] = ((run.get("test") or {}).get("issueId"),
+                                         (run.get("testExecution") or {}).get("issueId"))
                 self.writer.write("test_runs", run)
             for run in page:
                 self._run_attachments(run)
+            self._runs.clear()  # only the page's runs are described: memory stays flat
             self._report()
 
     def _complete_run(self, run: dict) -> None:
@@ -257,21 +265,22 @@ class Exporter:
         if not attachment_id or self.writer.has_attachment(attachment_id):
             return
         if attachment.get("storedInJira"):
-            text = (f"attachment {attachment_id} ({attachment.get('filename')}) of {_describe(owner)} is stored in "
-                    "Jira, not in Xray: its bytes are not in this snapshot")
+            text = (f"Attachment “{attachment.get('filename') or attachment_id}” of {self._describe(owner)} is stored "
+                    "in Jira, not in Xray: its file is not in this snapshot (Jira's own backup has it)")
             if text not in self.writer.warnings:
                 self.writer.add_warning(text)
             return
         link = attachment.get("downloadLink")
         if not link:
-            raise ExportError(f"Xray gave no download link for attachment {attachment_id} of {_describe(owner)}")
+            raise ExportError(f"Xray gave no download link for attachment “{attachment.get('filename') or attachment_id}”"
+                              f" of {self._describe(owner)}")
         try:
             with self.writer.attachment(attachment_id, filename=attachment.get("filename"), owner=owner) as fh:
                 size, sha256 = self.client.download(link, fh)
         except XrayDownloadRefused as exc:
             # Only bytes Xray served are stored: a link or redirect the URL policy refuses leaves a warning instead.
-            self.writer.add_warning(f"attachment {attachment_id} ({attachment.get('filename')}) of {_describe(owner)} "
-                                    f"was not downloaded: {exc}")
+            self.writer.add_warning(f"attachment “{attachment.get('filename') or attachment_id}” of "
+                                    f"{self._describe(owner)} was not downloaded: {exc}")
             return
         if self.writer.counts()["attachments"] % 25 == 0:
             self._report()  # a page can hold many files: keep the progress display moving
@@ -280,14 +289,24 @@ class Exporter:
             raise ExportError(f"attachment {attachment_id} changed while it was written; run the backup again")
         expected = attachment.get("size")
         if isinstance(expected, int) and expected != size:
-            self.writer.add_warning(f"attachment {attachment_id} of {_describe(owner)}: Xray lists {expected} bytes, "
-                                    f"the download had {size}")
+            self.writer.add_warning(f"Attachment “{attachment.get('filename') or attachment_id}” of "
+                                    f"{self._describe(owner)}: Xray lists {expected} bytes, the download had {size}")
 
+    # -- wording ----------------------------------------------------------------------------------
+    def _remember_key(self, item: dict) -> None:
+        key = (item.get("jira") or {}).get("key")
+        if key and item.get("issueId"):
+            self._keys[str(item["issueId"])] = key
 
-def _describe(owner: dict) -> str:
-    kind = owner.get("type")
-    if kind == "test_step":
-        return f"a step of test {owner.get('issueId')}"
-    if kind == "test_run":
-        return f"test run {owner.get('testRunId')}"
-    return f"a step of test run {owner.get('testRunId')}"
+    def _key_of(self, issue_id) -> str:
+        return self._keys.get(str(issue_id), f"issue {issue_id}")
+
+    def _describe(self, owner: dict) -> str:
+        """Where an attachment belongs, by issue keys (`a step of test CALC-12`, `the run of CALC-12 in CALC-40`)."""
+        kind = owner.get("type")
+        if kind == "test_step":
+            return f"a step of test {self._key_of(owner.get('issueId'))}"
+        run = self._runs.get(owner.get("testRunId"))
+        where = (f"the run of test {self._key_of(run[0])} in {self._key_of(run[1])}" if run
+                 else f"test run {owner.get('testRunId')}")
+        return where if kind == "test_run" else f"a step of {where}"

@@ -11,7 +11,7 @@ import logging
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, literal, or_, select, update
+from sqlalchemy import and_, case, func, literal, or_, select, update
 
 from ...extensions import db, is_postgresql
 from ...models import BackupRun, Tenant
@@ -29,6 +29,7 @@ def _claim_values(worker_id: str, now: datetime, lease_seconds: int) -> dict:
         status="running",
         worker_id=worker_id,
         started_at=now,
+        first_started_at=func.coalesce(BackupRun.first_started_at, literal(now, BackupRun.first_started_at.type)),
         finished_at=None,
         heartbeat_at=now,
         lease_expires_at=now + timedelta(seconds=lease_seconds),

@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 
 from ...errors import Conflict
 from ...extensions import db, insert_ignoring_conflict, is_postgresql
-from ...models import BackupRun, BackupSettings, Tenant, new_id
+from ...models import BackupRun, BackupSettings, Tenant, XrayCredential, new_id
 from ..schedule import rules
 from ..schedule.settings import create_missing_settings
 
@@ -57,12 +57,17 @@ def enqueue_due(now: datetime) -> int:
         if is_postgresql():
             query = query.with_for_update(skip_locked=True, of=BackupSettings)
         due = db.session.scalars(query).all()
+        # Without credentials a run could only be skipped: the slot passes without a run (the page and the
+        # alerts say "waiting for credentials" instead of a skipped row per slot).
+        ready = set(db.session.scalars(select(XrayCredential.tenant_id).where(
+            XrayCredential.tenant_id.in_([s.tenant_id for s in due])))) if due else set()
         for settings in due:
             slot = rules.due_slot(settings, now)
             if slot is None:
                 continue
-            # A slot falling while a run is already active is covered by that run (one active per tenant).
-            queued += _insert_run(new_id(), settings.tenant_id, "scheduled", slot, now)
+            if settings.tenant_id in ready:
+                # A slot falling while a run is already active is covered by that run (one active per tenant).
+                queued += _insert_run(new_id(), settings.tenant_id, "scheduled", slot, now)
             db.session.execute(
                 update(BackupSettings)
                 .where(

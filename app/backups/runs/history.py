@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, func, or_, select
 
-from ...errors import NotFound
+from ...errors import NotFound, ValidationFailed
 from ...extensions import db
 from ...models import BackupRun, Tenant
 from ...presentation import iso
@@ -15,14 +15,24 @@ CHART_RUNS = 30
 
 
 def run_json(run: BackupRun) -> dict:
-    """A run as `GET /api/backups` lists it, plus whether its snapshot is still stored."""
+    """A run as `GET /api/backups` lists it, plus whether its snapshot is still stored.
+
+    `startedAt` is when the first attempt started (one duration across retries); `attemptStartedAt` the current
+    attempt's start. A queued run with attempts behind it is `retrying`.
+    """
     return {
         "id": run.id,
         "status": run.status,
         "trigger": run.trigger,
         "queuedAt": iso(run.queued_at),
-        "startedAt": iso(run.started_at),
+        "startedAt": iso(run.first_started_at or run.started_at),
+        "attemptStartedAt": iso(run.started_at),
         "finishedAt": iso(run.finished_at),
+        "attempts": run.attempts or 0,
+        "retrying": run.status == RunStatus.QUEUED and (run.attempts or 0) > 0,
+        "reason": run.reason,
+        "detail": run.detail,
+        "projects": [{"key": p.get("key"), "name": p.get("name")} for p in run.projects or []],
         "counts": run.counts or {},
         "bytes": run.bytes,
         "message": run.message,
@@ -35,8 +45,7 @@ def run_json(run: BackupRun) -> dict:
 
 def run_details(run: BackupRun) -> dict:
     """One run as `GET /api/backups/<id>` describes it: the list shape plus error text and attempts."""
-    return {**run_json(run), "error": run.message if run.status == RunStatus.FAILED else None,
-            "attempts": run.attempts}
+    return {**run_json(run), "error": run.message if run.status == RunStatus.FAILED else None}
 
 
 def is_downloadable(run: BackupRun) -> bool:
@@ -58,9 +67,24 @@ class RunPage:
     next: str | None  # the id to pass as `before` for the following page
 
 
-def list_runs(tenant: Tenant, *, limit: int, offset: int = 0, before: str | None = None) -> RunPage:
-    """The tenant's runs, newest first: `limit` of them after `offset`, or after the run `before` (keyset)."""
-    query = select(BackupRun).where(BackupRun.tenant_id == tenant.id)
+def parse_statuses(raw: str | None) -> tuple[str, ...] | None:
+    """`?status=failed,skipped` → ("failed", "skipped"); None for no filter; ValidationFailed naming the field."""
+    if not raw:
+        return None
+    wanted = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    known = [status.value for status in RunStatus]
+    unknown = [s for s in wanted if s not in known]
+    if unknown or not wanted:
+        raise ValidationFailed("Unknown run status in the filter.",
+                               fields={"status": "Expected any of: " + ", ".join(known) + " (comma-separated)."})
+    return wanted
+
+
+def list_runs(tenant: Tenant, *, limit: int, offset: int = 0, before: str | None = None,
+              statuses: tuple[str, ...] | None = None) -> RunPage:
+    """The tenant's runs, newest first: `limit` of them after `offset`, or after the run `before` (keyset);
+    only those in `statuses` when given."""
+    query = select(BackupRun).where(*_filter(tenant, statuses))
     if before:
         anchor = tenant_run(tenant, before)
         query = query.where(or_(BackupRun.queued_at < anchor.queued_at,
@@ -68,7 +92,7 @@ def list_runs(tenant: Tenant, *, limit: int, offset: int = 0, before: str | None
     rows = db.session.scalars(query.order_by(BackupRun.queued_at.desc(), BackupRun.id.desc())
                               .limit(limit + 1).offset(offset)).all()
     runs = [run_json(run) for run in rows[:limit]]
-    return RunPage(runs, count_runs(tenant), runs[-1]["id"] if len(rows) > limit else None)
+    return RunPage(runs, count_runs(tenant, statuses), runs[-1]["id"] if len(rows) > limit else None)
 
 
 def latest_run(tenant: Tenant) -> BackupRun | None:
@@ -77,8 +101,17 @@ def latest_run(tenant: Tenant) -> BackupRun | None:
                               .order_by(BackupRun.queued_at.desc(), BackupRun.id.desc()).limit(1)).first()
 
 
-def count_runs(tenant: Tenant) -> int:
-    return db.session.scalar(select(func.count()).select_from(BackupRun).where(BackupRun.tenant_id == tenant.id))
+
+
+def _filter(tenant: Tenant, statuses: tuple[str, ...] | None) -> list:
+    conditions = [BackupRun.tenant_id == tenant.id]
+    if statuses:
+        conditions.append(BackupRun.status.in_(statuses))
+    return conditions
+
+
+def count_runs(tenant: Tenant, statuses: tuple[str, ...] | None = None) -> int:
+    return db.session.scalar(select(func.count()).select_from(BackupRun).where(*_filter(tenant, statuses)))
 
 
 def chart_points(tenant: Tenant) -> list[dict]:
@@ -94,7 +127,8 @@ def chart_points(tenant: Tenant) -> list[dict]:
         {
             "at": iso(run.started_at),
             "bytes": run.bytes or 0,
-            "seconds": round((run.finished_at - run.started_at).total_seconds()) if run.finished_at else 0,
+            "seconds": round((run.finished_at - (run.first_started_at or run.started_at)).total_seconds())
+            if run.finished_at else 0,
         }
         for run in reversed(rows)
     ]

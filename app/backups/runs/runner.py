@@ -31,6 +31,7 @@ from ..lifecycle.datakeys import data_key_for
 from ..snapshot.verifier import verify_snapshot
 from ..snapshot.writer import SnapshotWriter
 from ..store.backend import StorageError
+from . import reasons
 from .status import RunOutcome, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,18 @@ class RunStopped(Exception):
 
 
 class RunFailed(Exception):
-    """The run failed for good; the message is the admin-facing text."""
+    """The run failed for good; the message is the admin-facing text, `detail` the technical one."""
+
+    def __init__(self, message: str, reason: str = reasons.UNEXPECTED, detail: str | None = None):
+        super().__init__(message)
+        self.reason, self.detail = reason, detail
+
+    @property
+    def fields(self) -> dict:
+        return {"reason": self.reason, "detail": self.detail}
 
 
-class TransientFailure(Exception):
+class TransientFailure(RunFailed):
     """Xray, Jira or the storage was unavailable past its retry budget; the run may be retried later."""
 
 
@@ -90,7 +99,8 @@ def execute_run(run_id: str, services, *, now: Callable[[], datetime] = utcnow,
     if access is None:
         logger.info("run %s skipped: no Xray credentials", run_id)
         return RunOutcome(RunStatus.SKIPPED, NO_CREDENTIALS,
-                          dict(counts={}, warnings=[], requests=0, bytes=0, progress=None))
+                          dict(counts={}, warnings=[], requests=0, bytes=0, progress=None,
+                               reason=reasons.CREDENTIALS_MISSING))
 
     root = services.config.temp_path
     root.mkdir(parents=True, exist_ok=True)
@@ -108,10 +118,10 @@ def execute_run(run_id: str, services, *, now: Callable[[], datetime] = utcnow,
     except RunStopped:
         logger.warning("run %s: this worker lost the run; stopped without publishing", run_id)
         return None
-    except RunFailed as exc:
-        return RunOutcome.failed(str(exc), **_partial(client))
     except TransientFailure as exc:
-        return RunOutcome.failed(str(exc), retryable=True, **_partial(client))
+        return RunOutcome.failed(str(exc), retryable=True, **exc.fields, **_partial(client))
+    except RunFailed as exc:
+        return RunOutcome.failed(str(exc), **exc.fields, **_partial(client))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -144,9 +154,10 @@ def _list_projects(tenant, services) -> list[dict]:
     except JiraError as exc:
         status = getattr(exc, "status", None)
         if status in (401, 403):
-            raise RunFailed("Jira refused to list the projects to the app (HTTP %s). Check that the app is installed "
-                            "and enabled on the site." % status) from None
-        raise TransientFailure("Jira could not be reached to list the projects; the backup will be retried.") from None
+            raise RunFailed("Jira refused to list the projects to the app. Check that the app is installed "
+                            "and enabled on the site.", reasons.JIRA_REFUSED, str(exc)) from None
+        raise TransientFailure("Jira could not be reached to list the projects; the backup will be retried.",
+                               reasons.JIRA_UNAVAILABLE, str(exc)) from None
 
 
 def _run(run: BackupRun, tenant, access, client, work: Path, services, *, now, still_owner, progress) -> dict:
@@ -164,35 +175,38 @@ def _run(run: BackupRun, tenant, access, client, work: Path, services, *, now, s
     exporter = Exporter(client, writer, progress=reporter, checkpoint=checkpoint)
     try:
         exporter.export(projects)
-    except XrayAuthError:
+    except XrayAuthError as exc:
         raise RunFailed("Xray rejected the saved API key (Client ID and Client Secret). Check or renew it on the "
-                        "Xray Credentials page, then run the backup again.") from None
+                        "Xray Credentials page, then run the backup again.", reasons.CREDENTIALS_REJECTED,
+                        str(exc)) from None
     except XrayUnavailable as exc:
-        raise TransientFailure(f"Xray was unavailable while reading {exporter.stage} of project "
-                               f"{(exporter.project or {}).get('key')}: {exc} Xray may be down or overloaded; "
-                               "nothing was published, and the backup can be run again later.") from None
+        raise TransientFailure(f"Xray did not respond while reading {exporter.stage} of project "
+                               f"{(exporter.project or {}).get('key')}, so nothing was saved. Xray may be down or "
+                               "overloaded; try again later.", reasons.XRAY_UNAVAILABLE, str(exc)) from None
     except XrayQueryError as exc:
-        raise RunFailed(f"Xray refused a query while reading {exporter.stage} of project "
-                        f"{(exporter.project or {}).get('key')}: {exc}") from None
+        raise RunFailed(f"Xray refused to return {exporter.stage} of project {(exporter.project or {}).get('key')}. "
+                        "Check that the Xray API key's user can browse this project.", reasons.XRAY_REFUSED,
+                        str(exc)) from None
     except XrayError as exc:
-        raise RunFailed(f"Xray failed while reading {exporter.stage}: {exc}") from None
+        raise RunFailed(f"Xray failed while reading {exporter.stage}; nothing was saved. Run the backup again.",
+                        reasons.XRAY_UNAVAILABLE, str(exc)) from None
     except ExportError as exc:
-        raise RunFailed(str(exc)) from None
+        raise RunFailed(str(exc), reasons.INCOMPLETE_EXPORT) from None
     stats = client.stats
     manifest = writer.finish(finished_at=iso(now()), requests=stats.requests)
     checkpoint()
     result = verify_snapshot(snapshot_dir)
     if not result.ok:
         logger.error("run %s: snapshot failed verification: %s", run.id, "; ".join(result.problems[:5]))
-        raise RunFailed("The snapshot failed verification after it was written (" + result.problems[0] +
-                        "). Nothing was published; run the backup again.")
+        raise RunFailed("The snapshot failed verification after it was written. Nothing was published; run the "
+                        "backup again.", reasons.VERIFICATION_FAILED, result.problems[0])
     size = sum(p.stat().st_size for p in snapshot_dir.rglob("*") if p.is_file())
     counts = writer.counts()
     checkpoint()  # the last moment to learn the run is no longer ours: nothing is published yet
     snapshot_key = _publish(tenant, run.id, snapshot_dir, services, now)
     return {"counts": counts, "bytes": size, "requests": stats.requests, "warnings": manifest["warnings"],
             "snapshot_key": snapshot_key, "message": _summary(counts, manifest["warnings"]),
-            "progress": reporter.last}
+            "progress": reporter.last, "projects": list(writer.projects), "reason": None, "detail": None}
 
 
 def _publish(tenant, run_id: str, snapshot_dir: Path, services, now) -> str:
@@ -200,7 +214,8 @@ def _publish(tenant, run_id: str, snapshot_dir: Path, services, now) -> str:
         data_key = data_key_for(tenant, now(), services.sealer)
         return services.store.publish(tenant.client_key, run_id, snapshot_dir, data_key)
     except StorageError as exc:
-        raise TransientFailure(f"The snapshot could not be stored: {exc}") from None
+        raise TransientFailure("The snapshot could not be stored: the backup storage was unavailable.",
+                               reasons.STORAGE_UNAVAILABLE, str(exc)) from None
 
 
 def _summary(counts: dict, warnings: list) -> str:

@@ -10,6 +10,7 @@ import enum
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Callable
 
 from sqlalchemy import update
 
@@ -68,11 +69,12 @@ def _owned(run_id: str, worker_id: str | None) -> list:
 
 
 def settle(run_id: str, worker_id: str | None, now: datetime, outcome: RunOutcome,
-           retry: RetryPolicy | None = None) -> str | None:
+           retry: RetryPolicy | None = None, *, ended: Callable[[str], None] | None = None) -> str | None:
     """Record an attempt's outcome if the run is still this worker's; return the run's new status (None: not ours).
 
     A retryable failure goes back to the queue after `retry.delay` (its `lease_expires_at` means "not before")
-    while attempts remain; without a `retry` policy every outcome is final.
+    while attempts remain; without a `retry` policy every outcome is final. `ended(run_id)` is called once the
+    run has really ended (the alerts evaluate the tenant's health then).
     """
     values = dict(outcome.fields)
     if outcome.retryable and retry is not None:
@@ -104,6 +106,8 @@ def settle(run_id: str, worker_id: str | None, now: datetime, outcome: RunOutcom
         events.run_attempt_failed(facts, outcome.message, retry_in=retry.delay)
     else:
         events.run_finished(db.session.get_bind(), facts, values["status"], now, message)
+    if ended is not None and values["status"] in FINAL:
+        ended(run_id)
     return values["status"]
 
 

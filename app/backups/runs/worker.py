@@ -25,6 +25,7 @@ from ...logs import Damper, run_logging
 from ...models import BackupRun, utcnow
 from ..store.backend import StorageError
 from .claims import claim_next
+from . import reasons
 from .lease import Lease
 from .runner import execute_run
 from .status import DEFAULT_RETRY, FINAL, RetryPolicy, RunOutcome, RunStatus, release, settle
@@ -42,6 +43,14 @@ def failure_message(exc: BaseException) -> str:
     if isinstance(exc, (StorageError, OSError, BotoCoreError, ClientError)):
         return "The backup storage was unavailable during the backup."
     return f"The backup stopped on an unexpected error ({type(exc).__name__})."
+
+
+def failure_reason(exc: BaseException) -> str:
+    if isinstance(exc, (OperationalError, DBAPIError)):
+        return reasons.DATABASE_UNAVAILABLE
+    if isinstance(exc, (StorageError, OSError, BotoCoreError, ClientError)):
+        return reasons.STORAGE_UNAVAILABLE
+    return reasons.UNEXPECTED
 
 
 class WorkerPool:
@@ -161,7 +170,7 @@ class WorkerPool:
                     outcome = self.execute(run_id, now=self.clock, still_owner=lease.still_owner)
                 except Exception as exc:
                     logger.warning("run %s: attempt failed with %s", run_id, type(exc).__name__, exc_info=True)
-                    outcome = RunOutcome.failed(failure_message(exc), retryable=True)
+                    outcome = RunOutcome.failed(failure_message(exc), retryable=True, reason=failure_reason(exc))
         finally:
             lease.stop()
             self._leases.pop(run_id, None)
@@ -179,8 +188,10 @@ class WorkerPool:
                     if run is None or run.status != RunStatus.RUNNING or run.worker_id != worker_id:
                         return  # taken over or finished elsewhere: nothing of ours to record
                     lost = lease.lost or not lease.still_owner()
-                    outcome = RunOutcome.failed(LOST_LEASE if lost else NO_RESULT, retryable=True)
-                settle(run_id, worker_id, self.clock(), outcome, self.retry)
+                    outcome = RunOutcome.failed(LOST_LEASE if lost else NO_RESULT, retryable=True,
+                                                reason=reasons.WORKER_LOST if lost else reasons.UNEXPECTED)
+                settle(run_id, worker_id, self.clock(), outcome, self.retry,
+                       ended=getattr(self.services, "run_ended", None))
         except Exception as exc:
             # The lease will expire and another worker will take the run over.
             logger.warning("run %s: could not record the outcome (%s)", run_id, type(exc).__name__)

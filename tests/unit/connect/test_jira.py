@@ -133,3 +133,10 @@ def test_a_200_that_is_not_json_is_a_jira_error(fake_jira, monkeypatch):
     monkeypatch.setattr(client, "request", lambda *a, **k: response)
     with pytest.raises(JiraError, match="not JSON"):
         client.has_global_permission("admin-account")
+
+
+def test_display_names_come_from_user_bulk_and_unknown_accounts_are_left_out(fake_jira):
+    fake_jira.users["colleague"] = {"displayName": "Grace Hopper", "active": True}
+    client = make_client(fake_jira)
+    assert client.display_names(["colleague", "nobody", "colleague", None]) == {"colleague": "Grace Hopper"}
+    assert fake_jira.requests[-1]["path"] == "/rest/api/3/user/bulk"

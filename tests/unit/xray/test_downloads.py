@@ -156,6 +156,6 @@ def test_a_refused_attachment_is_not_stored_and_the_run_records_a_warning(xray_o
                              {"type": "test_run", "testRunId": "run-1"})
     assert canary.requests == []
     assert not writer.has_attachment("att-1") and not (tmp_path / "snap" / "attachments" / "att-1").exists()
-    assert any("att-1" in w and "not downloaded" in w for w in writer.warnings)
+    assert any("evidence.png" in w and "not downloaded" in w for w in writer.warnings)
     manifest = writer.finish(finished_at="2024-01-01T00:01:00Z", requests=1)
     assert manifest["attachments"]["count"] == 0 and manifest["warnings"] == writer.warnings

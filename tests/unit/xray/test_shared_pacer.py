@@ -8,7 +8,6 @@ import subprocess
 import sys
 import time
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -21,7 +20,6 @@ from app.crypto import tenant_hash
 from app.extensions import db
 from app.models import Tenant, XrayPacerHold, XrayPacerSlot
 from app.services import services_of
-from app.xray.pacer import Pacer
 from app.xray.shared_pacer import DatabasePacer
 from tests.support.paths import ROOT
 from tests.support.pg_admin import fresh_database

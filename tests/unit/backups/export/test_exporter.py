@@ -1,6 +1,8 @@
 """The exporter over the simulator's GraphQL core (in process): exact reproduction, packing, streaming."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from app.backups.export.exporter import Exporter
@@ -32,12 +34,15 @@ def test_export_reproduces_every_entity_and_attachment_exactly(tmp_path, dataset
     assert [p["key"] for p in manifest["projects"]] == [p["key"] for p in dataset.projects]
 
 
-def test_files_stored_in_jira_are_listed_as_warnings_with_their_ids(tmp_path, dataset):
+def test_files_stored_in_jira_are_warnings_naming_file_names_and_issue_keys_not_ids(tmp_path, dataset):
     _, _, manifest = export(tmp_path, dataset)
-    in_jira = [a["id"] for a in dataset.attachments.values() if a["storedInJira"]]
-    assert in_jira
-    for att_id in in_jira:
-        assert any(att_id in w for w in manifest["warnings"]), att_id
+    in_jira = [a for a in dataset.attachments.values() if a["storedInJira"]]
+    assert in_jira and len(manifest["warnings"]) >= len(in_jira)  # one per place a file is used
+    for warning in manifest["warnings"]:
+        assert re.search(r"“[^”]+” of (a step of )?(test|the run of test) (ALPHA|BRAVO)-\d+", warning), warning
+        assert not any(a["id"] in warning for a in dataset.attachments.values()), warning  # no attachment UUIDs
+    runs = [w for w in manifest["warnings"] if "the run of test" in w]
+    assert runs and all(re.search(r"the run of test [A-Z]+-\d+ in [A-Z]+-\d+", w) for w in runs)
 
 
 def test_requests_stay_close_to_the_request_lower_bound(tmp_path, dataset):

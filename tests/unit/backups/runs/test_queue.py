@@ -87,6 +87,15 @@ def test_due_tenants_get_one_scheduled_run_and_their_next_slot_advances(db_app):
     assert {r.tenant_id for r in runs(db_app)} == {due, later}
 
 
+def test_a_tenant_without_credentials_gets_no_skipped_run_per_slot_but_its_schedule_moves_on(db_app):
+    waiting = add_tenant(db_app, "waiting", credentials=False,
+                         settings={"next_run_at": T0 - timedelta(minutes=1), "time_of_day": "11:59"})
+    for day in range(3):
+        assert call(db_app, enqueue.enqueue_due, T0 + timedelta(days=day)) == 0
+    assert runs(db_app) == []
+    assert get_settings(db_app, waiting).next_run_at == T0 + timedelta(days=3, minutes=-1)
+
+
 def test_disabled_settings_and_inactive_tenants_are_never_scheduled(db_app):
     past = {"next_run_at": T0 - timedelta(hours=1), "time_of_day": "11:00"}
     add_tenant(db_app, "off", settings={**past, "enabled": False})
