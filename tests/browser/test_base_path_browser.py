@@ -78,7 +78,8 @@ def test_the_backups_page_calls_the_api_under_the_base_path(browser, base_path_s
         page.wait_for_selector("html[data-backups-ready=true]")
         page.fill("#timeOfDay", "04:45")
         page.click("#settings-save")
-        page.wait_for_selector("#settings-saved:has-text('Schedule saved')")
+        # Confirmations are Jira flags (AP.flag); the local all.js stand-in records them.
+        page.wait_for_function("t => window.__apStandin.flags.some(f => f.title === t)", arg="Schedule saved")
         page.click("#backup-now")
         page.wait_for_selector("tr.xb-run[data-status=queued]")
         screenshot(page, "backups-under-a-base-path")
