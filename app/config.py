@@ -51,6 +51,7 @@ DEFAULTS = {
     "LOG_FORMAT": "text",
     "SMTP_URL": "",  # e-mail alerts off
     "ALERT_FROM": "xray-backup@localhost",
+    "MAX_UPLOAD_MB": "2048",
 }
 LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1"}
 _GLOB = re.compile(r"^[a-z0-9_.*?-]+$")
@@ -78,6 +79,7 @@ class Config:
     xray_rate_limit: int
     backup_workers: int
     instance_path: str
+    max_upload_mb: int
     keyring: KeyRing = field(compare=False, repr=False)
     forge_app_id: str | None = None  # always the ARI form
     forge_jwks_url: str = DEFAULTS["FORGE_JWKS_URL"]
@@ -266,6 +268,7 @@ def load_config(environ: dict[str, str] | None = None, instance_path: str = "ins
         xray_rate_limit=_positive_int("XRAY_RATE_LIMIT", get("XRAY_RATE_LIMIT")),
         backup_workers=_positive_int("BACKUP_WORKERS", get("BACKUP_WORKERS"), MAX_BACKUP_WORKERS),
         instance_path=instance_path,
+        max_upload_mb=_positive_int("MAX_UPLOAD_MB", get("MAX_UPLOAD_MB")),
         keyring=keyring,
         forge_app_id=forge_app_ari("FORGE_APP_ID", forge_app_id) if forge_app_id else None,
         forge_jwks_url=_forge_jwks_url(production, get("FORGE_JWKS_URL")),

@@ -23,6 +23,8 @@ from .extensions import db
 from .logs import Damper
 from .models import utcnow
 from .ops.heartbeats import HEARTBEAT_SECONDS, ProcessBeat
+from .restore.jobs import take_over_expired_restores
+from .restore.queue import RestoreQueue
 from .services import Services
 from .xray.shared_pacer import prune_all
 
@@ -48,7 +50,8 @@ def enqueue_job(app: Flask, services: Services) -> int:
 
 def takeover_job(app: Flask, services: Services) -> int:
     with app.app_context():
-        return take_over_expired(utcnow(), retry=services.retry)
+        return take_over_expired(utcnow(), retry=services.retry) + take_over_expired_restores(utcnow(),
+                                                                                              retry=services.retry)
 
 
 def retention_job(app: Flask, services: Services) -> int:
@@ -110,8 +113,9 @@ def start_background(app: Flask, services: Services, *, workers: int, schedule: 
     The process records itself as a scheduler (its workers, whether it schedules, the keys it holds) and beats.
     """
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # one line per job run is noise at this rate
-    pool = WorkerPool(app, services, workers=workers, retry=services.retry, **pool_options).start() if workers \
-        else None
+    restores = RestoreQueue(app, services, retry=services.retry)
+    pool = WorkerPool(app, services, workers=workers, retry=services.retry, restores=restores,
+                      **pool_options).start() if workers else None
     scheduler = BackgroundScheduler(timezone="UTC", job_defaults={"coalesce": True, "max_instances": 1,
                                                                   "misfire_grace_time": 60})
     damper = Damper(logger)  # this scheduler's: a failure repeated at every tick is logged once a minute

@@ -80,6 +80,18 @@ class DevJira(FakeJira):
         return render_frame(module, title, src, self.app_url)
 
 
+def mirror_site(jira: FakeJira, dataset) -> None:
+    """Make the simulated Jira hold the simulated Xray's site: its projects, people, components and versions
+    (a restore checks its target projects, users, components and versions in Jira)."""
+    jira.projects = [dict(p) for p in dataset.projects]
+    jira.users.update({p["accountId"]: {"displayName": p["displayName"]} for p in dataset.people})
+    for project in dataset.projects:
+        jira.components[project["key"]] = [{"id": f"{project['id']}{i}", "name": name}
+                                           for i, name in enumerate(dataset.components[project["id"]])]
+        jira.versions[project["key"]] = [{"id": f"{project['id']}{i}", "name": name}
+                                         for i, name in enumerate(dataset.versions[project["id"]])]
+
+
 def free_port() -> int:
     """A loopback port nothing listens on now (the app's base URL must name its port before it starts)."""
     with socket.socket() as probe:
@@ -116,6 +128,7 @@ class DevHost:
         self.jira: DevJira | None = None
         try:
             self.jira = DevJira(port=jira_port, app_url=self.app_url).start()
+            mirror_site(self.jira, self.xray.dataset)
             self._start_app(app_environment(self.app_url, self.jira, self.xray.url, environ))
             self.install_status = self.jira.install_into(self.app_url)
         except BaseException:

@@ -14,7 +14,7 @@ from .jwt import encode_for_jira
 
 logger = logging.getLogger(__name__)
 
-
+USER_BATCH = 50  # account ids per user/bulk call: keeps the query string well under URL limits
 
 class JiraError(Exception):
     """Jira answered with an error (the message names the status, never the token)."""
@@ -102,20 +102,25 @@ class JiraClient:
             return response
         raise AssertionError("unreachable")
 
-    def get_json(self, path: str, params=None):
-        return self._json("GET", path, self.request("GET", path, params=params))
+    def get_json(self, path: str, params=None) -> dict:
+        return self._json("GET", path, self.request("GET", path, params=params), dict)
 
-    def post_json(self, path: str, body: dict):
-        return self._json("POST", path, self.request("POST", path, json=body))
+    def get_list(self, path: str, params=None) -> list:
+        """GET a resource Jira answers with a JSON array (a project's components or versions)."""
+        return self._json("GET", path, self.request("GET", path, params=params), list)
+
+    def post_json(self, path: str, body: dict) -> dict:
+        return self._json("POST", path, self.request("POST", path, json=body), dict)
 
     @staticmethod
-    def _json(method: str, path: str, response: requests.Response):
+    def _json(method: str, path: str, response: requests.Response, shape: type):
         try:
             body = response.json()
         except ValueError:
             raise JiraError(method, path, response.status_code, "the answer is not JSON") from None
-        if not isinstance(body, dict):
-            raise JiraError(method, path, response.status_code, "the answer is not a JSON object")
+        if not isinstance(body, shape):
+            what = "a JSON object" if shape is dict else "a JSON array"
+            raise JiraError(method, path, response.status_code, f"the answer is not {what}")
         return body
 
     def has_global_permission(self, account_id: str, permission: str = "ADMINISTER") -> bool:
@@ -147,6 +152,43 @@ class JiraClient:
             if page.get("isLast", True) or not values:
                 return
             start += len(values)
+
+
+    def project(self, key_or_id: str) -> dict | None:
+        """One project as {"id", "key", "name"}, or None when Jira knows no such project (404)."""
+        try:
+            found = self.get_json(f"/rest/api/3/project/{quote(key_or_id, safe='')}")
+        except JiraError as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {"id": str(found.get("id")), "key": found.get("key"), "name": found.get("name")}
+
+    def component_names(self, key_or_id: str) -> set[str]:
+        """The names of a project's components."""
+        path = f"/rest/api/3/project/{quote(key_or_id, safe='')}/components"
+        return {str(c.get("name")) for c in self.get_list(path) if isinstance(c, dict)}
+
+    def version_names(self, key_or_id: str) -> set[str]:
+        """The names of a project's versions."""
+        path = f"/rest/api/3/project/{quote(key_or_id, safe='')}/versions"
+        return {str(v.get("name")) for v in self.get_list(path) if isinstance(v, dict)}
+
+    def existing_accounts(self, account_ids, batch: int = USER_BATCH) -> set[str]:
+        """Which of these account ids Jira knows (unknown or deleted accounts are left out, as Jira does)."""
+        wanted = sorted({a for a in account_ids if isinstance(a, str) and a})
+        found: set[str] = set()
+        for first in range(0, len(wanted), batch):
+            query = [("accountId", a) for a in wanted[first:first + batch]]
+            start = 0
+            while True:
+                page = self.get_json("/rest/api/3/user/bulk", query + [("startAt", start), ("maxResults", batch)])
+                values = page.get("values") or []
+                found.update(str(v.get("accountId")) for v in values if isinstance(v, dict))
+                if page.get("isLast", True) or not values:
+                    break
+                start += len(values)
+        return found
 
 
 def is_jira_admin(client_key: str, account_id: str, cache, client_factory: Callable[[], "JiraClient"]) -> bool:

@@ -23,7 +23,8 @@ import requests
 
 from ..urls import UrlPolicy
 from .downloads import STRICT_DOWNLOADS, DownloadHops
-from .errors import XrayAuthError, XrayDownloadRefused, XrayNotFound, XrayQueryError, XrayUnavailable
+from .errors import (XrayAuthError, XrayDownloadRefused, XrayNotFound, XrayQueryError, XrayUnavailable,
+                     XrayUncertain)
 from .pacer import Pacer
 from .responses import error_messages, origin, parse_wait, take, throttle_body, token_lifetime
 from .tally import requests_by_outcome
@@ -134,8 +135,12 @@ class XrayClient:
         self._token_refresh_at = self._clock() + max(0.0, lifetime - min(3600.0, lifetime * 0.1))
         return token
 
-    def graphql(self, name: str, query: str, variables: dict | None = None) -> dict:
-        """Run a named GraphQL document and return its ``data``; raise a typed XrayError on failure."""
+    def graphql(self, name: str, query: str, variables: dict | None = None, *, write: bool = False) -> dict:
+        """Run a named GraphQL document and return its ``data``; raise a typed XrayError on failure.
+
+        ``write``: the document creates something, so an attempt that may have been applied is not repeated
+        (``XrayUncertain``); throttling and refused tokens, which Xray answers before doing anything, still are.
+        """
         body = {"query": query, "variables": variables or {}}
 
         def attempt():
@@ -166,7 +171,38 @@ class XrayClient:
                 raise XrayQueryError(name, ["the answer holds no data"], status=200)
             return payload["data"]
 
-        return self._attempts(name, attempt)
+        return self._attempts(name, attempt, write=write)
+
+    def send(self, name: str, method: str, path: str, *, body=None, params: dict | None = None,
+             write: bool = False):
+        """Call one of Xray's REST endpoints (the imports and their job status); return its JSON answer.
+
+        ``write`` as for ``graphql``. A refusal (HTTP 400) is an XrayQueryError with Xray's text, a 404 XrayNotFound.
+        """
+        url = f"{self.base_url}/{path.lstrip('/')}"
+
+        def attempt():
+            response = self.session.request(method, url, json=body, params=params, timeout=self.timeout,
+                                            headers=self._auth_header())
+            if response.status_code == 401:
+                raise _Reauthenticate()
+            if response.status_code == 403:
+                raise XrayAuthError("Xray refused access (HTTP 403): " + REJECTED_MESSAGE)
+            self._check_transient(response)
+            if response.status_code == 404:
+                raise XrayNotFound(name, error_messages(response), status=404)
+            try:
+                payload = response.json()
+            except ValueError:
+                raise _Retry("a truncated or non-JSON answer", status=response.status_code) from None
+            throttle = throttle_body(payload)
+            if throttle:
+                raise self._throttled(response, throttle)
+            if response.status_code != 200:
+                raise XrayQueryError(name, error_messages(response), status=response.status_code)
+            return payload
+
+        return self._attempts(name, attempt, write=write)
 
     def download(self, url: str, fh) -> tuple[int, str]:
         """Stream an attachment into ``fh``; return (size, sha256 hex). Retries rewind ``fh``."""
@@ -269,7 +305,7 @@ class XrayClient:
         ceiling = min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
         return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
 
-    def _attempts(self, name: str, attempt: Callable, *, authenticated: bool = True):
+    def _attempts(self, name: str, attempt: Callable, *, authenticated: bool = True, write: bool = False):
         attempts, failures, throttles, spent, reauthenticated = 0, 0, 0, 0.0, False
         while True:
             with self._paced() as waited:  # the slot counts until the answer is back
@@ -302,6 +338,10 @@ class XrayClient:
                 finally:
                     requests_by_outcome.add(outcome)
             spent += self._clock() - started
+            if write and not failure.throttled:
+                logger.warning("xray %s: the write may or may not have been applied (%s)", name, failure.reason)
+                raise XrayUncertain(f"Xray did not confirm {name} ({failure.reason}); it may or may not have "
+                                    "been applied.", status=failure.status, attempts=attempts)
             if failure.throttled:
                 self.stats.throttled += 1
                 throttles += 1

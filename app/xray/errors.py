@@ -26,6 +26,13 @@ class XrayUnavailable(XrayError):
         super().__init__(message)
 
 
+class XrayUncertain(XrayUnavailable):
+    """A write failed in a way that leaves unknown whether Xray applied it (a 5xx, a dropped or cut answer).
+
+    Writes are never repeated blindly: the caller finds out what happened before trying again.
+    """
+
+
 class XrayQueryError(XrayError):
     """Xray refused a query (HTTP 400 or GraphQL errors); the message names the query."""
 

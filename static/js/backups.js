@@ -176,6 +176,10 @@
   function runActions(run) {
     var cell = el("td", { "data-label": "Actions", className: "xb-run-actions" });
     if (run.status === "succeeded" && run.downloadable !== false) {
+      cell.appendChild(el("button", {  // opens static/js/explorer.js
+        type: "button", className: "xb-button xb-button-compact", "data-explore": run.id,
+        "aria-label": "Explore and restore the snapshot of " + formatTime(run.startedAt), text: "Explore"
+      }));
       cell.appendChild(el("button", {
         type: "button", className: "xb-button xb-button-compact", "data-download": run.id,
         "aria-label": "Download the snapshot of " + formatTime(run.startedAt), text: "Download"
@@ -202,8 +206,6 @@
       }
       cell.appendChild(box);
     }
-    // ENTRY POINT (restore / snapshot explorer, static/js/explorer.js): a succeeded run's "Explore" or "Restore"
-    // button goes here, beside Download (and in run_actions of templates/backups/page.html).
     return cell;
   }
 
@@ -871,6 +873,8 @@
 
   /* ------------------------------------------------------------------ start */
 
+  // static/js/explorer.js says so when a restore or an upload added or changed runs.
+  document.addEventListener("xb:runs-changed", function () { if (view.offset === 0) loadPage(0).catch(function () {}); });
   settingsForm();
   alertsForm();
   backupButtons();

@@ -27,8 +27,9 @@ class Lease:
     """Renews one run's lease in the background; tells the runner whether it still owns the run."""
 
     def __init__(self, app: Flask, run_id: str, worker_id: str, lease_seconds: float, *, clock=utcnow,
-                 monotonic: Callable[[], float] = time.monotonic):
+                 monotonic: Callable[[], float] = time.monotonic, renew: Callable | None = None):
         self.app, self.run_id, self.worker_id = app, run_id, worker_id
+        self._renew = renew  # the queue's heartbeat: restores pass theirs; None is the backup runs'
         self.lease_seconds = lease_seconds
         self.clock, self.monotonic = clock, monotonic
         self.lost = False
@@ -65,7 +66,8 @@ class Lease:
         started = self.monotonic()
         try:
             with self.app.app_context():
-                owned = heartbeat(self.run_id, self.worker_id, self.clock(), int(self.lease_seconds) or 1)
+                owned = (self._renew or heartbeat)(self.run_id, self.worker_id, self.clock(),
+                                                   int(self.lease_seconds) or 1)
         except Exception as exc:  # the database may be briefly unreachable: keep trying until the deadline
             _damper.failure(f"lease of run {self.run_id}", logging.WARNING, "run %s: heartbeat failed (%s)",
                             self.run_id, type(exc).__name__)

@@ -57,12 +57,13 @@ class WorkerPool:
     """N worker threads (bounded by MAX_BACKUP_WORKERS) that claim and execute queued runs.
 
     `execute(run_id, *, now, still_owner)` returns a RunOutcome (or None when there is nothing to record); the
-    default is the real runner with the app's services.
+    default is the real runner with the app's services. `restores` (app/restore/queue.py) is a second queue the
+    same workers serve first: `claim`, `heartbeat` and `run(job_id, worker_id, lease)`.
     """
 
     def __init__(self, app: Flask, services, *, workers: int = 2, lease_seconds: float | None = None,
                  poll_interval: float = 2.0, retry: RetryPolicy = DEFAULT_RETRY, execute: Callable | None = None,
-                 clock: Callable = utcnow, name: str | None = None):
+                 clock: Callable = utcnow, name: str | None = None, restores=None):
         if not 1 <= workers <= MAX_BACKUP_WORKERS:
             raise ValueError(f"workers must be between 1 and {MAX_BACKUP_WORKERS}, got {workers}")
         self.app, self.services = app, services
@@ -79,6 +80,7 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
         self._leases: dict[str, Lease] = {}
         self._damper = Damper(logger)
+        self.restores = restores
 
     def start(self) -> "WorkerPool":
         for index in range(self.workers):
@@ -129,6 +131,8 @@ class WorkerPool:
         """Claim and execute at most one run; True if one was claimed."""
         # A fresh id per claim: a resumed, stale execution can never pass for the new owner.
         worker_id = f"{self.name}:{index}:{uuid.uuid4().hex[:8]}"
+        if self.restores is not None and self._run_restore(worker_id):
+            return True
         with self.app.app_context():
             run = claim_next(worker_id, self.clock(), int(self.lease_seconds), retry=self.retry)
             run_id = run.id if run is not None else None
@@ -138,6 +142,22 @@ class WorkerPool:
         self._execute(run_id, worker_id)
         if attempts > 1 and self._real_runner:
             self._discard_earlier_attempts(run_id)
+        return True
+
+    def _run_restore(self, worker_id: str) -> bool:
+        """Claim and run one restore (an admin is waiting for it) under the same kind of lease; True if claimed."""
+        with self.app.app_context():
+            job_id = self.restores.claim(worker_id, self.clock(), int(self.lease_seconds))
+        if job_id is None:
+            return False
+        lease = Lease(self.app, job_id, worker_id, self.lease_seconds, clock=self.clock,
+                      renew=self.restores.heartbeat).start()
+        self._leases[job_id] = lease
+        try:
+            self.restores.run(job_id, worker_id, lease)
+        finally:
+            lease.stop()
+            self._leases.pop(job_id, None)
         return True
 
     def _discard_earlier_attempts(self, run_id: str) -> None:

@@ -187,6 +187,18 @@ class SnapshotStore:
             finally:
                 chunks.close()
 
+    def read_file(self, snapshot_key: str, data_key: bytes, path: str) -> Iterator[bytes]:
+        """The decrypted chunks of one file of a snapshot, checked against its index (random access).
+
+        A path the snapshot does not hold raises SnapshotNotFound; a file that does not match its index raises
+        SnapshotIntegrityError by the time its last chunk has been read.
+        """
+        attempt, files = open_marker(self._read_marker(snapshot_key), snapshot_key, data_key)
+        entry = next((f for f in files if f.path == path), None)
+        if entry is None:
+            raise SnapshotNotFound(f"snapshot {snapshot_key} holds no file {path!r}")
+        return self._decrypted(snapshot_key, attempt, entry, data_key)
+
     def _decrypted(self, snapshot_key: str, attempt: str, entry: StoredFile, data_key: bytes) -> Iterator[bytes]:
         try:
             stream = self.backend.open(self._file(snapshot_key, attempt, entry.path))

@@ -140,3 +140,35 @@ def test_display_names_come_from_user_bulk_and_unknown_accounts_are_left_out(fak
     client = make_client(fake_jira)
     assert client.display_names(["colleague", "nobody", "colleague", None]) == {"colleague": "Grace Hopper"}
     assert fake_jira.requests[-1]["path"] == "/rest/api/3/user/bulk"
+
+
+def test_a_project_is_looked_up_by_key_and_a_missing_one_is_none(fake_jira):
+    client = make_client(fake_jira)
+    assert client.project("XT") == {"id": "10001", "key": "XT", "name": "Xray tests"}
+    assert client.project("NOPE") is None
+    assert [r["status"] for r in fake_jira.requests] == [200, 404]
+
+
+def test_components_and_versions_are_read_from_the_arrays_jira_answers(fake_jira):
+    fake_jira.components = {"XT": [{"id": "1", "name": "API"}, {"id": "2", "name": "Backend ⚙"}]}
+    fake_jira.versions = {"XT": [{"id": "7", "name": "1.0"}]}
+    client = make_client(fake_jira)
+    assert client.component_names("XT") == {"API", "Backend ⚙"}
+    assert client.version_names("XT") == {"1.0"}
+    assert client.component_names("DEMO") == set()
+
+
+def test_a_json_object_where_an_array_is_expected_is_a_jira_error(fake_jira):
+    client = make_client(fake_jira)
+    with pytest.raises(JiraError, match="not a JSON array"):
+        client.get_list("/rest/api/3/project/XT")
+
+
+def test_existing_accounts_pages_through_user_bulk_with_verified_repeated_parameters(fake_jira):
+    known = [f"acc-{i:03d}" for i in range(120)]
+    fake_jira.users.update({a: {"displayName": a} for a in known})
+    client = make_client(fake_jira)
+    found = client.existing_accounts(known[:70] + ["gone-1", "gone-2"], batch=30)
+    assert found == set(known[:70])
+    assert all(r["status"] == 200 for r in fake_jira.requests)
+    assert len(fake_jira.requests) >= 3

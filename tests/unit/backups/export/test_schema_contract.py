@@ -15,6 +15,7 @@ import pytest
 from graphql import GraphQLInputObjectType, GraphQLObjectType, build_schema, is_non_null_type, parse, validate
 
 from app.backups.export import queries as backup_queries
+from app.restore import documents as restore_documents
 from app.xray import verify
 from sim.xray import MAX_ITEMS, RESOLVER_LIMIT, SCHEMA_PATH
 from sim.xray.graphql_api import measure
@@ -26,6 +27,7 @@ from tests.support.paths import ROOT
 def product_documents() -> dict[str, str]:
     documents = {f"backups.{name}": doc for name, doc in backup_queries.ALL.items()}
     documents.update({f"verify.{name}": doc for name, doc in verify.QUERIES.items()})
+    documents.update({f"restore.{name}": doc for name, doc in restore_documents.ALL.items()})
     return documents
 
 
@@ -117,6 +119,11 @@ RESTORE_MUTATIONS = (
     "removeDefectsFromTestRunStep", "deleteTest", "deletePrecondition", "deleteTestSet", "deleteTestPlan",
     "deleteTestExecution", "deleteFolder",
 )
+
+
+def test_every_mutation_the_restore_sends_is_in_the_restore_list():
+    sent = {field for field, _, _ in restore_documents.MUTATIONS.values()}
+    assert sent <= set(RESTORE_MUTATIONS), sorted(sent - set(RESTORE_MUTATIONS))
 
 
 def test_the_simulator_answers_every_mutation_a_restore_sends(sim_schema):

@@ -125,6 +125,22 @@ def sample_files_from(folder: Path) -> dict[str, bytes]:
     return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
 
 
+def test_one_file_is_read_on_its_own_and_checked_against_the_index(backend, folder, data_key):
+    store, raw = backend
+    key = store.publish(CLIENT_KEY, "run1", folder, data_key)
+    files = sample_files_from(folder)
+    for path, content in files.items():
+        assert b"".join(store.read_file(key, data_key, path)) == content
+    with pytest.raises(SnapshotNotFound):
+        store.read_file(key, data_key, "attachments/not-there")
+    victim = next(k for k in raw.keys() if k.endswith("tests.jsonl.gz"))
+    original = bytearray(raw.read(victim))
+    original[len(original) // 2] ^= 0x01
+    raw.write(victim, bytes(original))
+    with pytest.raises(SnapshotIntegrityError):
+        b"".join(store.read_file(key, data_key, "tests.jsonl.gz"))
+
+
 def test_stored_paths_never_show_the_client_key(backend, folder, data_key):
     store, raw = backend
     store.publish(CLIENT_KEY, "run1", folder, data_key)
