@@ -1,7 +1,7 @@
 """The queue as an operator sees it: what waits, what runs, what is stuck (its worker stopped heartbeating).
 
-One read model over every kind of queued job: backups now; the restore engine adds its own source with
-`register_queue_source`, so `flask backup queue` shows restores without changing here.
+One read model over every kind of queued job: backup runs and restores (both queues work the same way: a
+lease, heartbeats, takeovers). Another kind of job adds its own source with `register_queue_source`.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import select
 
 from ..models import BackupRun, Tenant
+from ..restore.models import Restore
 
 
 @dataclass(frozen=True)
@@ -51,8 +52,20 @@ def backup_entries(session, now: datetime) -> list[QueueEntry]:
             for run, base_url in rows]
 
 
+def restore_entries(session, now: datetime) -> list[QueueEntry]:
+    """Queued and running restores (and dry runs), oldest first; their trigger says which."""
+    rows = session.execute(
+        select(Restore, Tenant.base_url).join(Tenant, Tenant.id == Restore.tenant_id)
+        .where(Restore.status.in_(("queued", "running"))).order_by(Restore.queued_at, Restore.id)
+    ).all()
+    return [QueueEntry("restore", job.id, job.tenant_id, urlsplit(base_url).hostname or base_url,
+                       _status(job.status, job.lease_expires_at, now), "dry run" if job.dry_run else "restore",
+                       job.queued_at, job.started_at, job.attempts or 0, job.worker_id, job.lease_expires_at)
+            for job, base_url in rows]
+
+
 QueueSource = Callable[[object, datetime], list[QueueEntry]]
-_SOURCES: list[QueueSource] = [backup_entries]
+_SOURCES: list[QueueSource] = [backup_entries, restore_entries]
 
 
 def register_queue_source(source: QueueSource) -> None:

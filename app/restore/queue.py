@@ -17,6 +17,7 @@ from ..backups.runs.status import DEFAULT_RETRY, RetryPolicy, RunOutcome
 from ..backups.store.backend import StorageError
 from ..extensions import db
 from ..models import utcnow
+from ..ops import events
 from .jobs import claim_next_restore, heartbeat_restore, release_restore, settle_restore
 from .models import Restore
 from .runner import execute_restore
@@ -77,12 +78,21 @@ class RestoreQueue:
 
 
 def log_finished(restore_id: str, status: str) -> None:
-    """One INFO line per restore attempt that ended (queued again after an outage included)."""
+    """Tell operations how a restore attempt ended: the log lines and the counters (app/ops/events.py).
+
+    An attempt queued again after an outage logs its WARNING only; a restore that ended is counted once.
+    """
     restore = db.session.get(Restore, restore_id, populate_existing=True)
     if restore is None:
         return
+    if status == "queued":
+        logger.warning("restore %s attempt %s failed (tenant %s; queued again to resume): %s", restore.id,
+                       restore.attempts, restore.tenant_id, restore.message,
+                       extra=dict(event="restore_attempt_failed", restore_id=restore.id, tenant_id=restore.tenant_id,
+                                  error=restore.message))
+        return
     seconds = (restore.finished_at - restore.started_at).total_seconds() \
         if restore.finished_at and restore.started_at else None
-    logger.info("restore %s tenant %s %s dry_run=%s duration=%s counts=%s requests=%s", restore.id,
-                restore.tenant_id, status, restore.dry_run, None if seconds is None else round(seconds, 1),
-                restore.counts or {}, restore.requests)
+    events.restore_finished(db.session.get_bind(), restore_id=restore.id, tenant_id=restore.tenant_id, status=status,
+                            duration=seconds, counts=restore.counts, requests=restore.requests,
+                            dry_run=restore.dry_run, message=restore.message)

@@ -66,6 +66,25 @@ def test_backup_queue_shows_queued_running_and_stuck_runs_with_tenant_age_attemp
     assert by_id[stuck]["LEASE"].startswith("expired 4 min") and by_id[stuck]["AGE"] == "15 min 0 s"
 
 
+def test_backup_queue_lists_restores_and_dry_runs_beside_backups(app):
+    from app.restore.jobs import enqueue_restore
+
+    alpha = add_tenant(app, "alpha")
+    backup = add_run(app, alpha, "queued", queued_ago=30)
+    snapshot = add_run(app, add_tenant(app, "bravo"), "succeeded", queued_ago=600)
+    with app.app_context():
+        run = db.session.get(BackupRun, snapshot)
+        restore = enqueue_restore(run.tenant, run.id, utcnow() - timedelta(seconds=90), targets={}, issue_keys=None,
+                                  dry_run=True, requested_by="admin").id
+    result = invoke(app, "backup", "queue")
+    assert result.exit_code == 0, result.output
+    by_id = {row["ID"]: row for row in columns(result.output)}
+    assert list(by_id) == [restore, backup]  # oldest first, whatever the kind
+    assert (by_id[restore]["JOB"], by_id[restore]["STATUS"], by_id[restore]["TRIGGER"], by_id[restore]["SITE"]) == (
+        "restore", "queued", "dry run", "bravo.atlassian.net")
+    assert "Queue: 2 queued" in result.output
+
+
 def columns(output: str) -> list[dict]:
     """The queue table as dicts, split at the header's column starts."""
     lines = output.splitlines()

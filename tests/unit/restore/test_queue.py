@@ -92,3 +92,26 @@ def test_a_restore_whose_worker_stopped_heartbeating_is_taken_over(app):
     with app.app_context():
         assert claim_next_restore("next-worker", utcnow(), 60) == restore_id
     assert restore_row(app, restore_id).attempts == 2
+
+
+def test_a_restore_that_ends_is_counted_once_and_logged_and_a_resumable_attempt_is_not_counted(app, caplog):
+    from app.ops import metrics
+    from app.restore.queue import log_finished
+
+    restore_id = queue_restore(app)
+    retry = RetryPolicy(delay=0, max_attempts=3)
+    with app.app_context(), caplog.at_level("INFO"):
+        claim_next_restore("w1", utcnow(), 60, retry=retry)
+        log_finished(restore_id, settle_restore(restore_id, "w1", utcnow(),
+                                                RunOutcome.failed("Xray was unavailable.", retryable=True), retry))
+        claim_next_restore("w2", utcnow(), 60, retry=retry)
+        log_finished(restore_id, settle_restore(restore_id, "w2", utcnow(), RunOutcome(
+            RunStatus.SUCCEEDED, "Restored: 3 item(s) created.", {"counts": {"tests": 3}, "requests": 7}), retry))
+        counters = metrics.read_scrape(db.session, utcnow()).counters
+    assert counters.get((metrics.RESTORES, 'status="succeeded"')) == 1.0
+    assert (metrics.RESTORES, 'status="failed"') not in counters and (metrics.RESTORES, 'status="queued"') not in counters
+    events = [(r.levelname, getattr(r, "event", None)) for r in caplog.records if r.name in ("app.runs", "app.restore.queue")]
+    assert events == [("WARNING", "restore_attempt_failed"), ("INFO", "restore_finished")]
+    finished = next(r for r in caplog.records if getattr(r, "event", None) == "restore_finished")
+    assert (finished.restore_id, finished.status, finished.counts, finished.requests) == (restore_id, "succeeded",
+                                                                                          {"tests": 3}, 7)
