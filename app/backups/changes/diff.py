@@ -1,9 +1,11 @@
 """What changed between two snapshots, entity by entity: added, modified and removed items. Pure.
 
 Both snapshots are read as streams (`records(entity)` and `attachment_index()` yield one dict at a time; a stored
-`SnapshotSource` or a list in a test). What is held is bounded by the older snapshot's ids: per issue its parts
-vector, key and summary; per test run a 16-byte digest; per attachment its file name and size. The newer snapshot
-is compared record by record as it streams past. Reported items are capped per list (`limit`): the first `limit`
+`SnapshotSource` or a list in a test). What is held is bounded by the older snapshot's ids: per issue a 16-byte
+digest of the record as stored, its key and summary; per test run that digest; per attachment its file name and
+size. The newer snapshot is compared record by record as it streams past: an equal digest is an unchanged item (the
+common case, and cheap); the few that differ are compared by content (`fingerprint.py`) in one more read of the
+older file, which also describes removed runs. Reported items are capped per list (`limit`): the first `limit`
 in order (issues by key, runs and attachments by id) are kept while every item is counted, so the counts are exact
 and `truncated` says when a list is shorter than its count.
 """
@@ -12,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Callable, Iterable, Protocol
 
-from .fingerprint import changed_parts, digest, parts_vector
+from .fingerprint import changed_parts, digest, parts_vector, quick_digest
 
 ISSUE_ENTITIES = ("tests", "preconditions", "test_sets", "test_plans", "test_executions")
 RUNS = "test_runs"
@@ -86,10 +88,11 @@ def _diff_issues(entity: str, older: Snapshot, newer: Snapshot, limit: int,
     held: dict[str, tuple[bytes, str | None, str]] = {}
     for record in older.records(entity):
         issue_id, key, summary = _issue(record)
-        held[issue_id] = (parts_vector(record), key, summary)
+        held[issue_id] = (quick_digest(record), key, summary)
         if key:
             old_keys[issue_id] = key
     lists = {name: _Capped(limit, _issue_order) for name in ("added", "modified", "removed")}
+    candidates: dict[str, tuple[dict, bytes]] = {}  # stored differently: the newer item and its parts vector
     for record in newer.records(entity):
         issue_id, key, summary = _issue(record)
         if key:
@@ -98,12 +101,17 @@ def _diff_issues(entity: str, older: Snapshot, newer: Snapshot, limit: int,
         before = held.pop(issue_id, None)
         if before is None:
             lists["added"].add(item)
-            continue
-        vector = parts_vector(record)
-        if vector != before[0]:
-            lists["modified"].add({**item, "parts": changed_parts(before[0], vector)})
-    for issue_id, (_vector, key, summary) in held.items():  # as they were in the older snapshot
+        elif quick_digest(record) != before[0]:
+            candidates[issue_id] = (item, parts_vector(record))
+    for issue_id, (_quick, key, summary) in held.items():  # as they were in the older snapshot
         lists["removed"].add({"id": issue_id, "key": key, "summary": summary})
+    if candidates:  # what differs in content, not only in what is ignored, and in which parts
+        for record in older.records(entity):
+            candidate = candidates.get(str(record.get("issueId")))
+            if candidate is not None:
+                before = parts_vector(record)
+                if before != candidate[1]:
+                    lists["modified"].add({**candidate[0], "parts": changed_parts(before, candidate[1])})
     return _result(lists)
 
 
@@ -118,24 +126,28 @@ def _run_item(record: dict, keys: dict[str, str]) -> dict:
 
 def _diff_runs(older: Snapshot, newer: Snapshot, limit: int, old_keys: dict[str, str],
                new_keys: dict[str, str]) -> dict:
-    held = {str(record.get("id")): digest(record) for record in older.records(RUNS)}
+    held = {str(record.get("id")): quick_digest(record) for record in older.records(RUNS)}
     lists = {name: _Capped(limit, _id_order) for name in ("added", "modified", "removed")}
+    candidates: dict[str, tuple[dict, bytes]] = {}
     for record in newer.records(RUNS):
         run_id = str(record.get("id"))
         before = held.pop(run_id, None)
         if before is None:
             lists["added"].add(_run_item(record, new_keys))
-        elif digest(record) != before:
-            lists["modified"].add(_run_item(record, new_keys))
-    # Removed runs: only ids are held, so the reported ones are described by reading the older runs once more.
+        elif quick_digest(record) != before:
+            candidates[run_id] = (_run_item(record, new_keys), digest(record))
+    # Only ids are held, so removed runs are described, and stored-differently ones compared by content, by reading
+    # the older runs once more (only when there are any).
     for run_id in held:
         lists["removed"].add({"id": run_id})
     reported = {item["id"]: item for item in lists["removed"].items()}
-    if reported:
+    if reported or candidates:
         for record in older.records(RUNS):
-            item = reported.get(str(record.get("id")))
-            if item is not None:
-                item.update(_run_item(record, old_keys))
+            run_id = str(record.get("id"))
+            if run_id in reported:
+                reported[run_id].update(_run_item(record, old_keys))
+            elif run_id in candidates and digest(record) != candidates[run_id][1]:
+                lists["modified"].add(candidates[run_id][0])
     return _result(lists)
 
 

@@ -168,3 +168,13 @@ def test_a_limit_of_zero_still_counts():
 ])
 def test_natural_order(keys, expected):
     assert sorted(keys, key=natural) == expected
+
+
+def test_a_run_stored_differently_with_the_same_content_is_not_modified():
+    old, new = base(), copy.deepcopy(base())
+    new["test_runs"][0] = dict(reversed(list(new["test_runs"][0].items())))  # the same run, keys in another order
+    new["test_runs"][1]["lastModified"] = "2026-03-03T00:00:00Z"
+    older = Snap(**old)
+    runs = diff_snapshots(older, Snap(**new))["test_runs"]
+    assert runs["counts"] == {"added": 0, "modified": 0, "removed": 0}
+    assert older.reads["test_runs"] == 2  # the two were compared by content in one more read
