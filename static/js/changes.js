@@ -31,7 +31,9 @@
     Object.keys(attrs || {}).forEach(function (name) {
       if (name === "text") node.textContent = attrs[name];
       else if (name === "className") node.className = attrs[name];
-      else if (attrs[name] !== null && attrs[name] !== undefined && attrs[name] !== false) node.setAttribute(name, attrs[name]);
+      else if (attrs[name] !== null && attrs[name] !== undefined && attrs[name] !== false) {
+        node.setAttribute(name, attrs[name]);
+      }
     });
     (children || []).forEach(function (child) {
       if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
@@ -101,7 +103,8 @@
       }
       var select = $("changes-since");
       runs.forEach(function (r) {
-        select.appendChild(el("option", { value: r.id, text: r.startedAt ? optionText(r) : "The snapshot this backup was built on" }));
+        var text = r.startedAt ? optionText(r) : "The snapshot this backup was built on";
+        select.appendChild(el("option", { value: r.id, text: text }));
       });
       select.value = view.parent || runs[0].id;
       return load(token);
