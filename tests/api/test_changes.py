@@ -150,3 +150,16 @@ def test_bad_requests_get_clear_errors(restore_env):
     # Another tenant's run is not found, from either side, even when it names a snapshot the caller could read.
     assert env.api.get(f"/api/backups/{theirs_id}/changes?since={run_id}").status_code == 404
     assert env.api.get(f"/api/backups/{run_id}/changes?since={theirs_id}").status_code == 404
+
+
+def test_a_snapshot_storage_cannot_read_is_a_plain_503(restore_env):
+    env = restore_env
+    run_id = env.backup()
+    services = services_of(env.app)
+    with env.app.app_context():
+        key = db.session.get(BackupRun, run_id).snapshot_key
+    services.store.delete(key)  # gone from storage behind the app's back
+    response = env.api.get(f"/api/backups/{run_id}/changes?since={run_id}")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["error"] == "unavailable" and key not in body["message"] and "tenants/" not in body["message"]
