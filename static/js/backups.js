@@ -184,6 +184,11 @@
         type: "button", className: "xb-button xb-button-compact", "data-download": run.id,
         "aria-label": "Download the snapshot of " + formatTime(run.startedAt), text: "Download"
       }));
+      cell.appendChild(el("button", {  // opens static/js/changes.js
+        type: "button", className: "xb-button xb-button-compact", "data-changes": run.id,
+        "data-since": run.parentId || null,
+        "aria-label": "What changed up to the snapshot of " + formatTime(run.startedAt), text: "What changed"
+      }));
     } else if (run.status === "succeeded") {
       cell.appendChild(el("span", { className: "xb-muted", text: "Removed by retention" }));
     } else if (run.status === "failed" || run.status === "skipped") {
