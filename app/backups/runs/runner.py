@@ -271,21 +271,26 @@ def _export(exporter: Exporter, projects: list[dict]) -> None:
 
 def _publish(tenant, run_id: str, snapshot_dir: Path, services, now, *, parent_key: str | None = None,
              size: int = 0) -> tuple[str, int]:
-    """Store the snapshot; return its key and the bytes this run added to storage.
-
-    A store that reuses what the parent stored takes `parent_key` and reports `added_bytes`; with one that does not,
-    the run added the whole snapshot.
-    """
-    store = services.store
     try:
         data_key = data_key_for(tenant, now(), services.sealer)
-        extra = {"parent_key": parent_key} if parent_key and _accepts(store.publish, "parent_key") else {}
-        key = store.publish(tenant.client_key, run_id, snapshot_dir, data_key, **extra)
-        added = getattr(store, "added_bytes", None)
-        return key, (added(key) if callable(added) else size)
+        return publish_snapshot(services.store, tenant.client_key, run_id, snapshot_dir, data_key,
+                                parent_key=parent_key, size=size)
     except StorageError as exc:
         raise TransientFailure("The snapshot could not be stored: the backup storage was unavailable.",
                                reasons.STORAGE_UNAVAILABLE, str(exc)) from None
+
+
+def publish_snapshot(store, tenant_key: str, run_id: str, snapshot_dir: Path, data_key: bytes, *,
+                     parent_key: str | None, size: int) -> tuple[str, int]:
+    """Store a snapshot folder; return its key and the bytes this run added to storage.
+
+    A store that reuses what the parent stored takes `parent_key` and reports `added_bytes`; with one that does
+    not, the run added the whole snapshot (`size`).
+    """
+    extra = {"parent_key": parent_key} if parent_key and _accepts(store.publish, "parent_key") else {}
+    key = store.publish(tenant_key, run_id, snapshot_dir, data_key, **extra)
+    added = getattr(store, "added_bytes", None)
+    return key, (added(key) if callable(added) else size)
 
 
 def _accepts(function, name: str) -> bool:
