@@ -196,3 +196,28 @@ def test_full_every_days_forces_a_full_run(app, site, xray):
         db.session.commit()
     run = backup(app, site)
     assert run.kind == "full" and "a full backup is taken every 1 day" in run.message
+
+
+class ShortSinceClient(XrayClient):
+    """Xray claiming changed test sets it never returns: the incremental list cannot be read whole."""
+
+    def graphql(self, name, query, variables=None):
+        if name == "TestSetsPageSince":
+            self.stats.requests += 1
+            return {"getTestSets": {"total": 3, "start": 0, "limit": 100, "results": []}}
+        return super().graphql(name, query, variables)
+
+
+def short_since_client(tenant, access):
+    return ShortSinceClient(access.base_url, access.client_id, access.client_secret, pacer=Pacer(100000),
+                            download_policy=policy_for(Purpose.XRAY_DOWNLOAD, production=False))
+
+
+def test_a_list_not_read_whole_mid_incremental_means_a_full_read_with_the_reason(app, site, xray):
+    backup(app, site)
+    with app.app_context():
+        enqueue_manual(db.session.get(Tenant, site.id), utcnow())
+        run_id = claim_next("test-worker", utcnow(), 120).id
+        outcome = execute_run(run_id, services_of(app), client_factory=short_since_client)
+    assert outcome.status == "succeeded" and outcome.fields["kind"] == "full"
+    assert "could not be read whole" in outcome.message and "so everything was read" in outcome.message
