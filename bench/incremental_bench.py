@@ -35,7 +35,7 @@ from app.backups.export.incremental import IncrementalExporter  # noqa: E402
 from app.backups.export.merge import since_for  # noqa: E402
 from app.backups.export.parent import load_parent  # noqa: E402
 from app.backups.runs.runner import publish_snapshot  # noqa: E402
-from app.backups.snapshot.format import ATTACHMENTS_INDEX, ENTITY_NAMES, entity_file  # noqa: E402
+from app.backups.snapshot.format import ATTACHMENTS_INDEX, entity_file  # noqa: E402
 from app.backups.snapshot.verifier import verify_snapshot  # noqa: E402
 from app.backups.snapshot.writer import SnapshotWriter  # noqa: E402
 from app.backups.store.file import FileBackend  # noqa: E402
