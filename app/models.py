@@ -5,6 +5,7 @@ import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, BigInteger, String, Text, UniqueConstraint
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -104,6 +105,8 @@ class BackupSettings(db.Model):
     day_of_week: Mapped[int | None] = mapped_column(Integer)
     retention_days: Mapped[int | None] = mapped_column(Integer, default=30)
     retention_count: Mapped[int | None] = mapped_column(Integer)
+    # Days between full backups (others are incremental); None: only the first and requested ones are full.
+    full_every_days: Mapped[int | None] = mapped_column(Integer, default=7, server_default="7")
     next_run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -156,6 +159,12 @@ class BackupRun(db.Model):
     reason: Mapped[str | None] = mapped_column(String(32))  # why a run failed or was skipped (runs/reasons.py)
     detail: Mapped[str | None] = mapped_column(Text)  # the technical detail behind the admin-facing message
     projects: Mapped[list | None] = mapped_column(JSON)  # [{"id", "key", "name"}] a succeeded run covered
+    # Incremental backups: what the run was, what it built on, what changed, what it added to storage.
+    kind: Mapped[str | None] = mapped_column(String(16))  # "full" | "incremental" (None: before incrementals)
+    parent_id: Mapped[str | None] = mapped_column(String(32))  # the run whose snapshot an incremental one built on
+    changed: Mapped[dict | None] = mapped_column(JSON)
+    stored_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    full_requested: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     tenant: Mapped[Tenant] = relationship()
 

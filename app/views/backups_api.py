@@ -13,6 +13,7 @@ from ..backups.store.backend import StorageError
 from ..backups.store.zipstream import snapshot_zip
 from ..crypto import DecryptionError
 from ..errors import Conflict, NotFound, ServiceUnavailable, ValidationFailed, answers_json
+from ..jsonbody import request_json
 from ..models import utcnow
 from ..presentation import iso
 from ..services import current_services
@@ -27,10 +28,22 @@ MAX_LIMIT = 100
 PRIVATE_HEADERS = {"Cache-Control": "no-cache, no-store, must-revalidate", "Referrer-Policy": "no-referrer"}
 
 
+def _full_requested(body) -> bool:
+    """`{"full": true}` asks for a full backup; no body (or no `full`) lets the schedule's rules decide."""
+    if body is None:
+        return False
+    if not isinstance(body, dict):
+        raise ValidationFailed("The request body must be a JSON object.", fields={"full": "Expected true or false."})
+    full = body.get("full", False)
+    if not isinstance(full, bool):
+        raise ValidationFailed("full must be true or false.", fields={"full": "Expected true or false."})
+    return full
+
+
 @bp.post("/api/backups")
 def start_backup():
-    """Queue a backup now: 202 with the run, or 409 when one is already queued or running."""
-    run = enqueue_manual(g.tenant, utcnow())
+    """Queue a backup now (`{"full": true}`: a full one): 202 with the run, or 409 when one is queued or running."""
+    run = enqueue_manual(g.tenant, utcnow(), full=_full_requested(request_json(required=False)))
     current_services().wake_workers()
     logger.info("manual backup %s queued by %s", run.id, getattr(g, "account_id", None))
     return jsonify(id=run.id, status=run.status), 202

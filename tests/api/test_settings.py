@@ -25,7 +25,7 @@ def test_a_new_tenant_gets_daily_backups_at_its_spread_time_kept_30_days(api, te
     assert 0 < (next_run - now).total_seconds() <= 86400
     assert next_run.strftime("%H:%M") == body["timeOfDay"]
     assert set(body) == {"enabled", "frequency", "timeOfDay", "dayOfWeek", "retentionDays", "retentionCount",
-                         "nextRunAt"}
+                         "fullEveryDays", "nextRunAt"}
 
 
 def test_changing_the_schedule_recomputes_the_next_run(api):

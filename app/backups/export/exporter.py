@@ -127,76 +127,79 @@ class Exporter:
         return {key: (data.get(key) or {}).get("total") for key in
                 ("tests", "preconditions", "testSets", "testPlans", "testExecutions")}
 
-    # -- tests and preconditions ------------------------------------------------------------------
-    def _tests(self, project_id: str) -> None:
-        for page in self._pages("TestsPage", "getTests", {"projectId": project_id}):
-            for test in page:
-                issue_id = test["issueId"]
-                test["preconditions"] = self._complete(
-                    test.get("preconditions"),
-                    lambda start, i=issue_id: self._call("TestPreconditionsPage",
-                                                         {"issueId": i, "start": start})["getTest"]["preconditions"],
-                    f"preconditions of test {issue_id}")
-                self._remember_key(test)
-                self.writer.write("tests", test)
-            for test in page:
-                for step in test.get("steps") or []:
-                    for attachment in step.get("attachments") or []:
-                        self._attachment(attachment, {"type": "test_step", "issueId": test["issueId"],
-                                                      "stepId": step.get("id")})
-            self._report()
+    # -- issues: one page document per entity, children completed the same way for full and incremental reads --
+    def complete(self, entity: str, item: dict) -> dict:
+        """Read the rest of every child connection of one listed item (in place); return it."""
+        i = item["issueId"]
+        if entity == "tests":
+            item["preconditions"] = self._complete(
+                item.get("preconditions"),
+                lambda start: self._call("TestPreconditionsPage", {"issueId": i, "start": start})["getTest"][
+                    "preconditions"],
+                f"preconditions of test {i}")
+        elif entity == "preconditions":
+            item["tests"] = self._complete(item.get("tests"),
+                                           self._child("PreconditionTestsPage", "getPrecondition", "tests", i),
+                                           f"tests of precondition {i}")
+        elif entity == "test_sets":
+            item["tests"] = self._complete(item.get("tests"), self._child("TestSetTestsPage", "getTestSet", "tests", i),
+                                           f"tests of test set {i}")
+        elif entity == "test_plans":
+            item["tests"] = self._complete(item.get("tests"),
+                                           self._child("TestPlanTestsPage", "getTestPlan", "tests", i),
+                                           f"tests of test plan {i}")
+            item["testExecutions"] = self._complete(
+                item.get("testExecutions"),
+                self._child("TestPlanExecutionsPage", "getTestPlan", "testExecutions", i),
+                f"test executions of test plan {i}")
+        elif entity == "test_executions":
+            item["tests"] = self._complete(item.get("tests"),
+                                           self._child("TestExecutionTestsPage", "getTestExecution", "tests", i),
+                                           f"tests of test execution {i}")
+        if entity in ("tests", "test_executions"):
+            self._remember_key(item)
+        return item
 
-    def _preconditions(self, project_id: str) -> None:
-        for page in self._pages("PreconditionsPage", "getPreconditions", {"projectId": project_id}):
-            for precondition in page:
-                i = precondition["issueId"]
-                precondition["tests"] = self._complete(
-                    precondition.get("tests"), self._child("PreconditionTestsPage", "getPrecondition", "tests", i),
-                    f"tests of precondition {i}")
-                self.writer.write("preconditions", precondition)
-            self._report()
+    def item_attachments(self, entity: str, item: dict) -> None:
+        """Store the files a written record refers to (only tests' steps carry attachments among issues)."""
+        if entity == "tests":
+            for step in item.get("steps") or []:
+                for attachment in step.get("attachments") or []:
+                    self._attachment(attachment, {"type": "test_step", "issueId": item["issueId"],
+                                                  "stepId": step.get("id")})
 
-    # -- sets, plans, executions ------------------------------------------------------------------
     def _child(self, name: str, root: str, field: str, issue_id: str) -> Callable[[int], dict]:
         return lambda start: self._call(name, {"issueId": issue_id, "start": start})[root][field]
 
-    def _test_sets(self, project_id: str) -> None:
-        for page in self._pages("TestSetsPage", "getTestSets", {"projectId": project_id}):
+    def _entity(self, entity: str, page_name: str, root: str, project_id: str) -> None:
+        for page in self._pages(page_name, root, {"projectId": project_id}):
             for item in page:
-                i = item["issueId"]
-                item["tests"] = self._complete(item.get("tests"), self._child("TestSetTestsPage", "getTestSet", "tests", i),
-                                               f"tests of test set {i}")
-                self.writer.write("test_sets", item)
+                self.writer.write(entity, self.complete(entity, item))
+            for item in page:
+                self.item_attachments(entity, item)
             self._report()
 
+    def _tests(self, project_id: str) -> None:
+        self._entity("tests", "TestsPage", "getTests", project_id)
+
+    def _preconditions(self, project_id: str) -> None:
+        self._entity("preconditions", "PreconditionsPage", "getPreconditions", project_id)
+
+    def _test_sets(self, project_id: str) -> None:
+        self._entity("test_sets", "TestSetsPage", "getTestSets", project_id)
+
     def _test_plans(self, project_id: str) -> None:
-        for page in self._pages("TestPlansPage", "getTestPlans", {"projectId": project_id}):
-            for item in page:
-                i = item["issueId"]
-                item["tests"] = self._complete(item.get("tests"),
-                                               self._child("TestPlanTestsPage", "getTestPlan", "tests", i),
-                                               f"tests of test plan {i}")
-                item["testExecutions"] = self._complete(
-                    item.get("testExecutions"),
-                    self._child("TestPlanExecutionsPage", "getTestPlan", "testExecutions", i),
-                    f"test executions of test plan {i}")
-                self.writer.write("test_plans", item)
-            self._report()
+        self._entity("test_plans", "TestPlansPage", "getTestPlans", project_id)
 
     def _test_executions(self, project_id: str) -> None:
         pending: list[str] = []
         for page in self._pages("TestExecutionsPage", "getTestExecutions", {"projectId": project_id}):
             for item in page:
-                i = item["issueId"]
-                item["tests"] = self._complete(item.get("tests"),
-                                               self._child("TestExecutionTestsPage", "getTestExecution", "tests", i),
-                                               f"tests of test execution {i}")
-                self._remember_key(item)
-                self.writer.write("test_executions", item)
+                self.writer.write("test_executions", self.complete("test_executions", item))
                 # Only executions that have tests have runs; reading runs for many executions at once
                 # fills every page of runs.
                 if item["tests"]["total"]:
-                    pending.append(i)
+                    pending.append(item["issueId"])
             self._report()
             while len(pending) >= q.TEST_RUN_ID_BATCH:
                 self._test_runs(pending[: q.TEST_RUN_ID_BATCH])
@@ -206,16 +209,30 @@ class Exporter:
 
     # -- test runs --------------------------------------------------------------------------------
     def _test_runs(self, execution_ids: list[str]) -> None:
-        for page in self._pages("TestRunsPage", "getTestRuns", {"testExecIssueIds": execution_ids}):
+        for page in self.read_runs(execution_ids):
+            for run in page:
+                self.writer.write("test_runs", run)
+            self.run_attachments(page)
+            self._report()
+
+    def read_runs(self, execution_ids: list[str], since: str | None = None) -> Iterator[list[dict]]:
+        """Yield pages of the executions' runs, each run complete; only those modified after `since` if given."""
+        name, variables = "TestRunsPage", {"testExecIssueIds": execution_ids}
+        if since is not None:
+            name, variables = "TestRunsPageSince", {**variables, "since": since}
+        for page in self._pages(name, "getTestRuns", variables):
             for run in page:
                 self._complete_run(run)
-                self._runs[run["id"]] = ((run.get("test") or {}).get("issueId"),
-                                         (run.get("testExecution") or {}).get("issueId"))
-                self.writer.write("test_runs", run)
-            for run in page:
-                self._run_attachments(run)
-            self._runs.clear()  # only the page's runs are described: memory stays flat
-            self._report()
+            yield page
+
+    def run_attachments(self, runs: list[dict]) -> None:
+        """Store the evidence and attachments of written runs."""
+        for run in runs:
+            self._runs[run["id"]] = ((run.get("test") or {}).get("issueId"),
+                                     (run.get("testExecution") or {}).get("issueId"))
+        for run in runs:
+            self._run_attachments(run)
+        self._runs.clear()  # only these runs are described: memory stays flat
 
     def _complete_run(self, run: dict) -> None:
         run_id = run["id"]

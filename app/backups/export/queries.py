@@ -230,6 +230,43 @@ query IterationStepResultsPage($id: String!, $iteration: Int!, $start: Int!) {{
 }}
 """
 
+
+# -- incremental reads ------------------------------------------------------------------------------------------
+# The same page documents with Xray's `modifiedSince` filter: records come back exactly as a full read returns
+# them, so an incremental snapshot holds the same lines a full one would.
+LIST_ROOTS = {  # page document → its root list: the lists an incremental backup reads changes of
+    "TestsPage": "getTests", "PreconditionsPage": "getPreconditions", "TestSetsPage": "getTestSets",
+    "TestPlansPage": "getTestPlans", "TestExecutionsPage": "getTestExecutions",
+}
+
+
+def _since(document: str, name: str, root: str, first_arg: str) -> str:
+    """`document` (query `name`) with a `$since` variable passed to `root` as `modifiedSince`."""
+    header, call = f"query {name}(", f"{root}({first_arg},"
+    if document.count(header) != 1 or document.count(call) != 1:
+        raise AssertionError(f"{name}: cannot add modifiedSince")  # a document changed shape: fail at import
+    return (document.replace(header, f"query {name}Since($since: String!, ")
+            .replace(call, f"{call} modifiedSince: $since,"))
+
+
+def _ids_page(root: str) -> str:
+    # Ids only: the cheapest complete listing, used to find removed items when counts cannot tell.
+    return f"""
+query {root[3:]}IdsPage($projectId: String!, $start: Int!) {{
+  {root}(projectId: $projectId, limit: {PAGE}, start: $start) {{ total start limit results {{ issueId }} }}
+}}
+"""
+
+
+_PAGES = {"TestsPage": TESTS_PAGE, "PreconditionsPage": PRECONDITIONS_PAGE, "TestSetsPage": TEST_SETS_PAGE,
+          "TestPlansPage": TEST_PLANS_PAGE, "TestExecutionsPage": TEST_EXECUTIONS_PAGE}
+SINCE: dict[str, str] = {f"{name}Since": _since(doc, name, LIST_ROOTS[name], "projectId: $projectId")
+                         for name, doc in _PAGES.items()}
+SINCE["TestRunsPageSince"] = _since(TEST_RUNS_PAGE, "TestRunsPage", "getTestRuns",
+                                    "testExecIssueIds: $testExecIssueIds")
+IDS: dict[str, str] = {f"{root[3:]}IdsPage": _ids_page(root) for root in LIST_ROOTS.values()}
+IDS_PAGE_OF = {page: f"{root[3:]}IdsPage" for page, root in LIST_ROOTS.items()}
+
 ALL: dict[str, str] = {
     "ProjectMeta": PROJECT_META,
     "TestsPage": TESTS_PAGE,
@@ -248,6 +285,8 @@ ALL: dict[str, str] = {
     "TestRunIterationsPage": TEST_RUN_ITERATIONS_PAGE,
     "IterationStepResultsPage": ITERATION_STEP_RESULTS_PAGE,
 }
+ALL.update(SINCE)
+ALL.update(IDS)
 
 
 def items_requested(document: str, variables: dict | None = None) -> int:

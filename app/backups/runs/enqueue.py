@@ -26,10 +26,10 @@ class RunAlreadyActive(Conflict):
     default_message = "A backup is already queued or running for this site."
 
 
-def enqueue_manual(tenant: Tenant, now: datetime) -> BackupRun:
-    """Queue a backup now; raise RunAlreadyActive (409) when one is queued or running."""
+def enqueue_manual(tenant: Tenant, now: datetime, *, full: bool = False) -> BackupRun:
+    """Queue a backup now (a full one when `full`); raise RunAlreadyActive (409) when one is queued or running."""
     run_id = new_id()
-    inserted = _insert_run(run_id, tenant.id, "manual", None, now)
+    inserted = _insert_run(run_id, tenant.id, "manual", None, now, full=full)
     if not inserted:
         db.session.rollback()
         raise RunAlreadyActive()
@@ -82,9 +82,11 @@ def enqueue_due(now: datetime) -> int:
             return queued
 
 
-def _insert_run(run_id: str, tenant_id: int, trigger: str, slot_at: datetime | None, now: datetime) -> int:
+def _insert_run(run_id: str, tenant_id: int, trigger: str, slot_at: datetime | None, now: datetime, *,
+                full: bool = False) -> int:
     statement = insert_ignoring_conflict(BackupRun, dict(
         id=run_id, tenant_id=tenant_id, status="queued", trigger=trigger, slot_at=slot_at, queued_at=now, attempts=0,
+        full_requested=full,
     )).returning(BackupRun.id)
     # RETURNING, not rowcount: the driver reports -1 for skipped conflicts through the ORM path.
     return len(db.session.execute(statement).all())

@@ -39,6 +39,12 @@ def run_json(run: BackupRun) -> dict:
         "warnings": run.warnings or [],
         "progress": run.progress,
         "requests": run.requests,
+        # Incremental backups: what the run was, what it built on, what changed, what it added to storage.
+        "kind": run.kind,
+        "parentId": run.parent_id,
+        "changed": run.changed,
+        "storedBytes": run.stored_bytes,
+        "fullRequested": bool(run.full_requested),
         "downloadable": is_downloadable(run),
     }
 

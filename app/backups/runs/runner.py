@@ -7,6 +7,7 @@ outage) that its caller records with `status.settle`.
 """
 from __future__ import annotations
 
+import inspect
 import logging
 import shutil
 import tempfile
@@ -27,11 +28,15 @@ from ...urls import Purpose, policy_for
 from ...xray.client import XrayClient
 from ...xray.errors import XrayAuthError, XrayError, XrayQueryError, XrayUnavailable
 from ..export.exporter import ExportError, Exporter
+from ..export.incremental import IncrementalExporter, NeedsFullRead
+from ..export.merge import since_for
+from ..export.parent import ParentSnapshot, ParentUnusable, load_parent
 from ..lifecycle.datakeys import data_key_for
 from ..snapshot.verifier import verify_snapshot
 from ..snapshot.writer import SnapshotWriter
 from ..store.backend import StorageError
 from . import reasons
+from .parents import FULL, INCREMENTAL, plan_backup
 from .status import RunOutcome, RunStatus
 
 logger = logging.getLogger(__name__)
@@ -161,18 +166,86 @@ def _list_projects(tenant, services) -> list[dict]:
 
 
 def _run(run: BackupRun, tenant, access, client, work: Path, services, *, now, still_owner, progress) -> dict:
-    """Export, verify and publish; return the fields to record on a succeeded run."""
+    """Export (incrementally when a parent allows), verify and publish; return the fields to record on success."""
     started = run.started_at or now()
     projects = _list_projects(tenant, services)
-    snapshot_dir = work / "snapshot"
-    writer = SnapshotWriter(snapshot_dir, run_id=run.id, started_at=iso(started), xray_api_url=access.base_url)
     reporter = _ProgressReporter(run.id, progress)
 
     def checkpoint() -> None:
         if not still_owner():
             raise RunStopped()
 
-    exporter = Exporter(client, writer, progress=reporter, checkpoint=checkpoint)
+    def writer_in(name: str) -> SnapshotWriter:
+        return SnapshotWriter(work / name, run_id=run.id, started_at=iso(started), xray_api_url=access.base_url)
+
+    plan = plan_backup(run, now())
+    reason, parent = plan.reason, None
+    if plan.kind == INCREMENTAL:
+        parent, reason = _load_parent(plan.parent, tenant, services, work, now)
+    writer, exporter = writer_in("snapshot"), None
+    if parent is not None:
+        exporter = IncrementalExporter(client, writer, parent, since=since_for(parent.started_at), progress=reporter,
+                                       checkpoint=checkpoint)
+        try:
+            _export(exporter, projects)
+        except (NeedsFullRead, IncompleteList) as exc:
+            logger.info("run %s: incremental read abandoned (%s); reading everything", run.id, exc)
+            writer.abort()
+            reason, parent = f"{_sentence(str(exc))}, so everything was read", None
+            writer, exporter = writer_in("snapshot-full"), None
+    if exporter is None:
+        exporter = Exporter(client, writer, progress=reporter, checkpoint=checkpoint)
+        _export(exporter, projects)
+    stats = client.stats
+    manifest = writer.finish(finished_at=iso(now()), requests=stats.requests)
+    checkpoint()
+    snapshot_dir = writer.root
+    result = verify_snapshot(snapshot_dir)
+    if not result.ok:
+        logger.error("run %s: snapshot failed verification: %s", run.id, "; ".join(result.problems[:5]))
+        raise RunFailed("The snapshot failed verification after it was written. Nothing was published; run the "
+                        "backup again.", reasons.VERIFICATION_FAILED, result.problems[0])
+    size = sum(p.stat().st_size for p in snapshot_dir.rglob("*") if p.is_file())
+    counts = writer.counts()
+    checkpoint()  # the last moment to learn the run is no longer ours: nothing is published yet
+    parent_key = plan.parent.snapshot_key if parent is not None else None
+    snapshot_key, stored = _publish(tenant, run.id, snapshot_dir, services, now, parent_key=parent_key, size=size)
+    incremental = parent is not None
+    changed = exporter.changed_json() if incremental else None
+    message = _summary(counts, manifest["warnings"])
+    message = (f"Incremental backup: {_changes_text(changed)} {message}" if incremental
+               else f"Full backup ({reason}). {message}" if reason else message)
+    return {"counts": counts, "bytes": size, "requests": stats.requests, "warnings": manifest["warnings"],
+            "snapshot_key": snapshot_key, "message": message, "progress": reporter.last,
+            "projects": list(writer.projects), "reason": None, "detail": None,
+            "kind": INCREMENTAL if incremental else FULL, "parent_id": plan.parent.id if incremental else None,
+            "changed": changed, "stored_bytes": stored}
+
+
+class IncompleteList(Exception):
+    """A list could not be read whole during an incremental read: a full read is tried instead."""
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:].rstrip(".")
+
+
+def _load_parent(parent_run: BackupRun, tenant, services, work: Path, now) -> tuple[ParentSnapshot | None, str | None]:
+    """The parent's snapshot fetched and checked, or None and why everything is read instead."""
+    try:
+        data_key = data_key_for(tenant, now(), services.sealer)
+    except LookupError:
+        return None, "the snapshot key of this site is gone, so the previous snapshot cannot be read"
+    key = parent_run.snapshot_key
+    try:
+        return load_parent(lambda path: services.store.read_file(key, data_key, path), work / "parent"), None
+    except ParentUnusable as exc:
+        logger.warning("run parent %s unusable: %s", parent_run.id, exc)
+        return None, f"{exc}, so everything was read"
+
+
+def _export(exporter: Exporter, projects: list[dict]) -> None:
+    """Run the exporter, turning Xray's failures into the run's admin-facing failures."""
     try:
         exporter.export(projects)
     except XrayAuthError as exc:
@@ -191,31 +264,46 @@ def _run(run: BackupRun, tenant, access, client, work: Path, services, *, now, s
         raise RunFailed(f"Xray failed while reading {exporter.stage}; nothing was saved. Run the backup again.",
                         reasons.XRAY_UNAVAILABLE, str(exc)) from None
     except ExportError as exc:
+        if isinstance(exporter, IncrementalExporter):
+            raise IncompleteList(str(exc)) from None
         raise RunFailed(str(exc), reasons.INCOMPLETE_EXPORT) from None
-    stats = client.stats
-    manifest = writer.finish(finished_at=iso(now()), requests=stats.requests)
-    checkpoint()
-    result = verify_snapshot(snapshot_dir)
-    if not result.ok:
-        logger.error("run %s: snapshot failed verification: %s", run.id, "; ".join(result.problems[:5]))
-        raise RunFailed("The snapshot failed verification after it was written. Nothing was published; run the "
-                        "backup again.", reasons.VERIFICATION_FAILED, result.problems[0])
-    size = sum(p.stat().st_size for p in snapshot_dir.rglob("*") if p.is_file())
-    counts = writer.counts()
-    checkpoint()  # the last moment to learn the run is no longer ours: nothing is published yet
-    snapshot_key = _publish(tenant, run.id, snapshot_dir, services, now)
-    return {"counts": counts, "bytes": size, "requests": stats.requests, "warnings": manifest["warnings"],
-            "snapshot_key": snapshot_key, "message": _summary(counts, manifest["warnings"]),
-            "progress": reporter.last, "projects": list(writer.projects), "reason": None, "detail": None}
 
 
-def _publish(tenant, run_id: str, snapshot_dir: Path, services, now) -> str:
+def _publish(tenant, run_id: str, snapshot_dir: Path, services, now, *, parent_key: str | None = None,
+             size: int = 0) -> tuple[str, int]:
     try:
         data_key = data_key_for(tenant, now(), services.sealer)
-        return services.store.publish(tenant.client_key, run_id, snapshot_dir, data_key)
+        return publish_snapshot(services.store, tenant.client_key, run_id, snapshot_dir, data_key,
+                                parent_key=parent_key, size=size)
     except StorageError as exc:
         raise TransientFailure("The snapshot could not be stored: the backup storage was unavailable.",
                                reasons.STORAGE_UNAVAILABLE, str(exc)) from None
+
+
+def publish_snapshot(store, tenant_key: str, run_id: str, snapshot_dir: Path, data_key: bytes, *,
+                     parent_key: str | None, size: int) -> tuple[str, int]:
+    """Store a snapshot folder; return its key and the bytes this run added to storage.
+
+    A store that reuses what the parent stored takes `parent_key` and reports `added_bytes`; with one that does
+    not, the run added the whole snapshot (`size`).
+    """
+    extra = {"parent_key": parent_key} if parent_key and _accepts(store.publish, "parent_key") else {}
+    key = store.publish(tenant_key, run_id, snapshot_dir, data_key, **extra)
+    added = getattr(store, "added_bytes", None)
+    return key, (added(key) if callable(added) else size)
+
+
+def _accepts(function, name: str) -> bool:
+    try:
+        return name in inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _changes_text(changed: dict) -> str:
+    items = sum(c["added"] + c["modified"] + c["removed"] for e, c in changed.items() if e != "attachments")
+    files = changed["attachments"]["added"]
+    return f"{items} changed item(s), {files} new attachment(s) read from Xray."
 
 
 def _summary(counts: dict, warnings: list) -> str:

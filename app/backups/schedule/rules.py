@@ -15,10 +15,16 @@ FREQUENCIES = ("daily", "every_6h", "every_12h", "weekly")
 FREQUENCY_LABELS = {"daily": "Daily", "every_6h": "Every 6 hours", "every_12h": "Every 12 hours", "weekly": "Weekly"}
 DAY_LABELS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 STEP_HOURS = {"daily": 24, "every_6h": 6, "every_12h": 12, "weekly": 24 * 7}
-WRITABLE_FIELDS = ("enabled", "frequency", "timeOfDay", "dayOfWeek", "retentionDays", "retentionCount")
+WRITABLE_FIELDS = ("enabled", "frequency", "timeOfDay", "dayOfWeek", "retentionDays", "retentionCount",
+                   "fullEveryDays")
 READ_ONLY_FIELDS = ("nextRunAt",)
 MAX_RETENTION_DAYS = 3650
 MAX_RETENTION_COUNT = 10000
+MAX_FULL_EVERY_DAYS = 365
+DEFAULT_FULL_EVERY_DAYS = 7
+# A daily run starts a few seconds earlier or later each day: "7 days since the last full one" must not slip to
+# the 8th day because today's run started a second early.
+FULL_DUE_SLACK = timedelta(hours=1)
 _TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
 
@@ -58,10 +64,22 @@ def validate_settings(values: dict) -> dict[str, str]:
         value = values.get(name)
         if value is not None and (not _is_int(value) or not 1 <= value <= limit):
             errors[name] = f"Must be a whole number from 1 to {limit}, or null."
+    full_every = values.get("fullEveryDays")
+    if full_every is not None and (not _is_int(full_every) or not 1 <= full_every <= MAX_FULL_EVERY_DAYS):
+        errors["fullEveryDays"] = f"Must be a whole number of days from 1 to {MAX_FULL_EVERY_DAYS}, or null (never)."
     if "retentionDays" not in errors and "retentionCount" not in errors:
         if values.get("retentionDays") is None and values.get("retentionCount") is None:
             errors["retentionDays"] = "Set retention days, retention count, or both."
     return errors
+
+
+def full_backup_due(full_every_days: int | None, last_full_started: datetime | None, now: datetime) -> bool:
+    """Whether `fullEveryDays` calls for a full backup now (None: never by age; no full one yet: due)."""
+    if last_full_started is None:
+        return True
+    if full_every_days is None:
+        return False
+    return now >= last_full_started + timedelta(days=full_every_days) - FULL_DUE_SLACK
 
 
 def unknown_fields(body: dict) -> dict[str, str]:

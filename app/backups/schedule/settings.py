@@ -15,7 +15,7 @@ DEFAULT_RETENTION_DAYS = 30
 
 
 def default_settings(tenant: Tenant, now: datetime) -> BackupSettings:
-    """Enabled, daily at the tenant's spread time, keep 30 days."""
+    """Enabled, daily at the tenant's spread time, keep 30 days, a full backup every 7 days."""
     settings = BackupSettings(
         tenant_id=tenant.id,
         enabled=True,
@@ -24,6 +24,7 @@ def default_settings(tenant: Tenant, now: datetime) -> BackupSettings:
         day_of_week=None,
         retention_days=DEFAULT_RETENTION_DAYS,
         retention_count=None,
+        full_every_days=rules.DEFAULT_FULL_EVERY_DAYS,
         updated_at=now,
     )
     settings.next_run_at = rules.next_slot(settings, now)
@@ -65,6 +66,7 @@ def settings_json(settings: BackupSettings) -> dict:
         "dayOfWeek": settings.day_of_week,
         "retentionDays": settings.retention_days,
         "retentionCount": settings.retention_count,
+        "fullEveryDays": settings.full_every_days,
         "nextRunAt": iso(settings.next_run_at) if settings.enabled else None,
     }
 
@@ -91,6 +93,7 @@ def update_settings(tenant: Tenant, body, now: datetime) -> dict:
     settings.day_of_week = merged["dayOfWeek"] if merged["frequency"] == "weekly" else None
     settings.retention_days = merged["retentionDays"]
     settings.retention_count = merged["retentionCount"]
+    settings.full_every_days = merged["fullEveryDays"]
     settings.next_run_at = rules.next_slot(settings, now)
     settings.updated_at = now
     db.session.commit()
@@ -102,7 +105,7 @@ def _row(settings: BackupSettings) -> dict:
         column: getattr(settings, column)
         for column in (
             "tenant_id", "enabled", "frequency", "time_of_day", "day_of_week",
-            "retention_days", "retention_count", "next_run_at", "updated_at",
+            "retention_days", "retention_count", "full_every_days", "next_run_at", "updated_at",
         )
     }
 
