@@ -15,7 +15,7 @@ from .models import RestoreItem
 from .payloads import BuildContext
 from .planner import MapEntry
 from .scope import Scope, SourceIndex
-from .source import SnapshotSource
+from ..backups.snapshot.source import SnapshotSource
 from .target import TargetProject, TargetView
 from .writer import Writer
 

@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 from ..catalogue import ISSUE_ENTITIES
 from ..errors import NotFound, ValidationFailed
-from .source import SnapshotSource
+from ..backups.snapshot.source import SnapshotSource
 
 CACHED_SNAPSHOTS = 4
 MAX_LIMIT = 200

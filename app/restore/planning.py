@@ -18,7 +18,7 @@ from .models import Restore, RestoreItem
 from .planner import Plan, accounts_named, lookups, plan_restore
 from .recovery import recover
 from .scope import Scope, SourceIndex, select_scope
-from .source import SnapshotSource
+from ..backups.snapshot.source import SnapshotSource
 from .target import TargetView, existing_accounts, look_up, read_project
 
 logger = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from .bulk import SETTLE_SECONDS
 from .context import Attempt
 from .models import Restore
 from .planning import build_index, load_items, plan_now, read_view, scope_of, settle_dry_run
-from .source import SnapshotSource, SnapshotUnreadable
+from ..backups.snapshot.source import SnapshotSource, SnapshotUnreadable
 from .writer import WriteGaveUp, Writer
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from ..presentation import iso
 from ..tenants import shared_secret
 from .jobs import RestoreAlreadyActive, enqueue_restore
 from .models import Restore, RestoreItem
-from .source import SnapshotSource, SnapshotUnreadable
+from ..backups.snapshot.source import SnapshotSource, SnapshotUnreadable
 
 MAX_ISSUE_KEYS = 1000
 FINAL = ("succeeded", "failed", "cancelled")

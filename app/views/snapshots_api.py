@@ -15,7 +15,7 @@ from ..errors import Conflict, PayloadTooLarge, ServiceUnavailable, ValidationFa
 from ..models import utcnow
 from ..restore import explorer
 from ..restore.service import snapshot_of
-from ..restore.source import SnapshotUnreadable
+from ..backups.snapshot.source import SnapshotUnreadable
 from ..restore.upload import import_snapshot, receive
 from ..services import current_services
 from ..tenants import shared_secret

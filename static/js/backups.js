@@ -677,7 +677,8 @@
       dayOfWeek: weekly ? (utc ? utc.day : localDay) : null,
       timeOfDay: utc ? utc.time : raw,
       retentionDays: preset === "custom" ? numberOrRaw($("retentionDays").value) : parseInt(preset, 10),
-      retentionCount: preset === "custom" ? numberOrRaw($("retentionCount").value) : null
+      retentionCount: preset === "custom" ? numberOrRaw($("retentionCount").value) : null,
+      fullEveryDays: numberOrRaw($("fullEveryDays").value)
     };
   }
 

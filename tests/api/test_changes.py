@@ -9,7 +9,7 @@ from app.backups.changes.diff import natural
 from app.backups.lifecycle.datakeys import data_key_for
 from app.extensions import db
 from app.models import BackupRun, Tenant, utcnow
-from app.restore.source import SnapshotSource
+from app.backups.snapshot.source import SnapshotSource
 from app.services import services_of
 from tests.support.queue import add_tenant
 from tests.support.restore import restore_env  # noqa: F401 - a fixture

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from ...errors import Conflict, ServiceUnavailable, ValidationFailed
 from ...models import Tenant
-from ...restore.source import SnapshotSource, SnapshotUnreadable
+from ..snapshot.source import SnapshotSource, SnapshotUnreadable
 from ..lifecycle.datakeys import data_key_for
 from ..runs.history import tenant_run
 from ..store.backend import StorageError

@@ -1,4 +1,5 @@
-"""Reading a stored snapshot for a restore or the explorer: only through `SnapshotStore`, streamed, never whole.
+"""Reading a stored snapshot (restore, the explorer, "What changed"): only through `SnapshotStore`, streamed,
+never whole.
 
 Records come one at a time from the gzip JSON-lines files (decrypted and checked by the store as they are read);
 attachment bytes are read one file at a time.
@@ -10,7 +11,7 @@ import io
 import json
 from typing import Iterator
 
-from ..backups.snapshot.format import ATTACHMENTS_INDEX, FORMAT, MANIFEST, attachment_path, entity_file
+from .format import ATTACHMENTS_INDEX, FORMAT, MANIFEST, attachment_path, entity_file
 
 
 class SnapshotUnreadable(Exception):
