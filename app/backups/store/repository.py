@@ -1,21 +1,35 @@
 """Snapshots in storage: encrypted per tenant, published atomically, verified on the way in and out.
 
 This layer owns everything about a snapshot in storage — encryption, the layout, the verification of what was
-stored, the COMPLETE marker that reveals it, the journal that lets cleanup finish interrupted work — once, for
-every backend (`file.FileBackend`, `s3.S3Backend`), which only store blobs.
+stored, the COMPLETE marker that reveals it, the journal that lets cleanup finish interrupted work, the objects
+snapshots of a tenant share — once, for every backend (`file.FileBackend`, `s3.S3Backend`), which only store blobs.
 
 Layout:
 
-    tenants/<tenant hash>/<runId>/<attempt>/<path>    the encrypted files of one publish attempt
-    tenants/<tenant hash>/<runId>/COMPLETE            the marker naming the attempt: written last, only if absent
+    tenants/<tenant hash>/<runId>/<attempt>/<path>    a snapshot's own encrypted files (manifest.json, …)
+    tenants/<tenant hash>/<runId>/COMPLETE            the marker naming the attempt and indexing every file (where
+                                                      its bytes are): written last, only if absent
+    tenants/<tenant hash>/objects/blobs/<name>        attachments, shared by content (objects.py)
+    tenants/<tenant hash>/objects/packs/<name>        records (gzip members) of one publish; a snapshot's
+                                                      `*.jsonl.gz` files are recipes of ranges into packs (packing.py)
     pending/<tenant hash>/<runId>/<attempt|deleting>  journal: a publish or delete under way
     pending/<tenant hash>/deleting                    journal: a tenant's deletion under way
+    pending/<tenant hash>/sweep-<random>              journal: a sweep of the tenant's objects under way (sweep.py)
 
 Two publishers of one run each upload their own attempt; the marker is written only if absent, so the first
 complete attempt stands and the other removes itself. Readers and listings ignore a run without its marker.
 `cleanup_incomplete` lists only the journal, never every snapshot, to find what a crash left behind.
-Snapshots written by the file store before this layout kept their files directly in `<runId>/` (their marker
-names an attempt starting with ".tmp-"): they are read, measured and deleted as they are.
+
+Shared objects are only ever added by a publish and removed by `sweep` (never by `delete`). Why a crash cannot
+break a kept snapshot: a publish uploads its new objects before its marker, so a crash leaves only unreferenced
+objects, which the sweep removes once older than its grace; after writing its marker, a publish waits for any
+sweep that may have missed it to end and then checks that every object it references is present — if one is not
+(a sweep removed an old object it meant to reuse), it removes its marker and fails, so nothing broken is ever
+revealed. A sweep that starts after the marker sees it.
+
+Snapshots stored before shared objects (marker format 1) keep their files under their attempt and are read,
+measured and deleted as they are; so are those the file store wrote before attempts (files directly in `<runId>/`,
+attempt `.tmp-…` in the marker).
 """
 from __future__ import annotations
 
@@ -24,6 +38,7 @@ import io
 import logging
 import re
 import secrets
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
@@ -31,14 +46,20 @@ from typing import Callable, Iterator
 from ...crypto import tenant_hash
 from .backend import BlobBackend, BlobNotFound, SnapshotIntegrityError, SnapshotNotFound, StorageError, \
     StorageUnavailable
-from .envelope import EncryptingReader, EnvelopeError, decrypt_chunks
-from .marker import MARKER, StoredFile, build_marker, file_context, marker_header, open_marker
+from .envelope import EncryptingReader, EnvelopeError, decrypt_chunks, encrypted_size
+from .marker import LEGACY_FORMAT, MARKER, StoredFile, build_marker, file_context, marker_header, open_marker
+from .members import NotGzip
+from .objects import OBJECTS, PackReader, blob_ref, content_hasher, new_pack_ref, object_key, \
+    objects_prefix
+from .packing import Location, PackPlan, index_members, plan_recipe
+from . import sweep as sweeping
 
 logger = logging.getLogger(__name__)
 
 PENDING = "pending"
 DELETING = "deleting"
 LEGACY_ATTEMPT = ".tmp-"
+ATTACHMENTS_PREFIX = "attachments/"  # files stored as shared blobs (an xray-backup/1 snapshot's attachments)
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SNAPSHOT_KEY = re.compile(r"^tenants/([0-9a-f]{32})/([A-Za-z0-9_-]{1,64})$")
 
@@ -49,6 +70,8 @@ Removed = Callable[[str, int, int], None]  # (what was removed, blobs, bytes)
 def snapshot_key_for(client_key: str, run_id: str) -> str:
     if not _RUN_ID.match(run_id or ""):
         raise ValueError("a run id may only hold letters, digits, '-' and '_' (at most 64)")
+    if run_id == OBJECTS:
+        raise ValueError(f"a run id may not be {OBJECTS!r}: the tenant's shared objects live there")
     return f"tenants/{tenant_hash(client_key)}/{run_id}"
 
 
@@ -80,11 +103,13 @@ def local_files(local_dir: Path) -> list[tuple[str, Path]]:
 
 
 class SnapshotStore:
-    """Where snapshots live, over one blob backend."""
+    """Where snapshots live, over one blob backend. `clock` (monotonic seconds) and `sleep` pace waits for sweeps."""
 
-    def __init__(self, backend: BlobBackend):
+    def __init__(self, backend: BlobBackend, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep):
         self.backend = backend
         self.url = backend.url
+        self.clock, self.sleep = clock, sleep
 
     # -- keys ------------------------------------------------------------------------------------------------
 
@@ -106,45 +131,139 @@ class SnapshotStore:
     # -- publishing ------------------------------------------------------------------------------------------
 
     def publish(self, tenant_key: str, run_id: str, local_dir: Path, data_key: bytes, *,
-                progress: Progress | None = None) -> str:
+                progress: Progress | None = None, parent_key: str | None = None) -> str:
         """Encrypt, store, verify and then atomically reveal a local snapshot folder; return its snapshot key.
 
-        Publishing a run that is already published returns the existing snapshot's key unchanged.
+        Attachments become shared blobs (uploaded only when not stored yet); `*.jsonl.gz` files become recipes:
+        records the parent snapshot (`parent_key`, of the same tenant) already stored are referenced where they are,
+        new ones go into this publish's pack. Publishing a run that is already published returns its key unchanged.
         """
         key = snapshot_key_for(tenant_key, run_id)
+        tenant, _ = parse_snapshot_key(key)
         files = local_files(Path(local_dir))
         if self.backend.size(self._marker(key)) is not None:
+            self._finish_confirming(key, tenant, data_key)
             logger.info("snapshot %s is already published; keeping it", key)
             return key
         attempt = f"a{secrets.token_hex(8)}"
         journal = self._journal(key, attempt)
+        pack = PackPlan(new_pack_ref())
         self.backend.put(journal, io.BytesIO(b""))
         try:
-            stored = [self._upload(key, attempt, rel, path, data_key, progress) for rel, path in files]
-            self._verify(key, attempt, stored)
+            known = self._parent_members(parent_key, tenant, data_key)
+            stored, added = [], 0
+            for rel, path in files:
+                entry, cost = self._store_file(key, tenant, attempt, rel, path, data_key, known, pack)
+                stored.append(entry)
+                added += cost
+                if progress:
+                    progress(rel, entry.size)
+            added += self._upload_pack(tenant, pack, data_key)
+            self._verify(key, attempt, [entry for entry in stored if not entry.refs and entry.ranges is None])
         except BaseException:
-            self._forget_attempt(key, attempt, journal)
+            self._forget_attempt(key, attempt, journal, tenant, pack)
             raise
-        marker = build_marker(key, attempt, stored, data_key, datetime.now(timezone.utc))
+        marker = build_marker(key, attempt, stored, data_key, datetime.now(timezone.utc), added_bytes=added)
         # If this write fails ambiguously the attempt is kept: the marker may exist and name it. The journal entry
         # stays, and cleanup keeps the attempt if the marker names it, removes it otherwise.
         if not self.backend.put_if_absent(self._marker(key), marker):
             logger.info("snapshot %s was published concurrently; keeping the first", key)
-            self._forget_attempt(key, attempt, journal)
+            self._forget_attempt(key, attempt, journal, tenant, pack)
             return key
+        try:
+            self._confirm_references(key, tenant, stored)
+        except SnapshotIntegrityError:
+            self.backend.delete([self._marker(key)])
+            self._forget_attempt(key, attempt, journal, tenant, pack)
+            raise
+        # Any other failure leaves the journal entry: a retry of this publish confirms before it trusts the marker.
         self.backend.delete([journal])
         return key
 
-    def _upload(self, key: str, attempt: str, rel: str, source: Path, data_key: bytes, progress) -> StoredFile:
+    def _store_file(self, key: str, tenant: str, attempt: str, rel: str, path: Path, data_key: bytes,
+                    known: dict[bytes, Location], pack: PackPlan) -> tuple[StoredFile, int]:
+        """Store one local file where it belongs; return its index entry and the bytes it added to storage."""
+        if rel.startswith(ATTACHMENTS_PREFIX):
+            return self._store_blob(tenant, rel, path, data_key)
+        if "/" not in rel and rel.endswith(".jsonl.gz"):
+            try:
+                recipe = plan_recipe(path, known, pack)
+            except NotGzip:
+                pass  # not a sequence of gzip members (an imported snapshot may hold anything): stored whole
+            else:
+                return StoredFile(rel, recipe.size, recipe.sha256, recipe.size, ranges=recipe.ranges), 0
+        entry = self._upload(key, attempt, rel, path, data_key)
+        return entry, entry.stored
+
+    def _upload(self, key: str, attempt: str, rel: str, source: Path, data_key: bytes) -> StoredFile:
         with source.open("rb") as src:
             reader = EncryptingReader(src, data_key, file_context(key, rel))
             self.backend.put(self._file(key, attempt, rel), reader)
-        if progress:
-            progress(rel, reader.plain_size)
         return StoredFile(rel, reader.plain_size, reader.plain_sha256, reader.stored_size)
 
+    def _store_blob(self, tenant: str, rel: str, source: Path, data_key: bytes) -> tuple[StoredFile, int]:
+        """An attachment as a blob named by its content: uploaded only when no whole blob of it is stored yet."""
+        named, digest, size = content_hasher(data_key), hashlib.sha256(), 0
+        with source.open("rb") as src:
+            while chunk := src.read(1024 * 1024):
+                named.update(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+        ref = blob_ref(named)
+        blob, expected = object_key(tenant, ref), encrypted_size(size)
+        entry = StoredFile(rel, size, digest.hexdigest(), expected, object=ref)
+        if self.backend.size(blob) == expected:
+            return entry, 0
+        with source.open("rb") as src:
+            reader = EncryptingReader(src, data_key, blob)
+            self.backend.put(blob, reader)
+        if reader.plain_sha256 != entry.sha256:
+            raise StorageError(f"{rel} changed while it was being stored; nothing was published")
+        self._check_stored(blob, reader.stored_size, rel)
+        return entry, reader.stored_size
+
+    def _upload_pack(self, tenant: str, pack: PackPlan, data_key: bytes) -> int:
+        if not pack.size:
+            return 0
+        key = object_key(tenant, pack.ref)
+        with pack.open() as src:
+            reader = EncryptingReader(src, data_key, key)
+            self.backend.put(key, reader)
+        if reader.plain_size != pack.size:
+            raise StorageError("a local snapshot file changed while it was being stored; nothing was published")
+        self._check_stored(key, reader.stored_size, "the new records")
+        return reader.stored_size
+
+    def _check_stored(self, key: str, sent: int, what: str) -> None:
+        kept = self.backend.size(key)
+        if kept != sent:
+            raise StorageUnavailable(f"snapshot storage {self.url} did not keep {what} as sent "
+                                     f"({kept} bytes stored, {sent} sent); nothing was published.")
+
+    def _parent_members(self, parent_key: str | None, tenant: str, data_key: bytes) -> dict[bytes, Location]:
+        """Where each record of the parent snapshot lies in its packs; nothing when it cannot be read whole."""
+        known: dict[bytes, Location] = {}
+        if parent_key is None:
+            return known
+        reader = PackReader(tenant, data_key, self.backend.open)
+        try:
+            if parse_snapshot_key(parent_key)[0] != tenant:
+                raise SnapshotNotFound("the parent belongs to another tenant")
+            attempt, files = open_marker(self._read_marker(parent_key), parent_key, data_key)
+            for entry in files:
+                if entry.ranges:
+                    index_members(entry.ranges, self._checked(parent_key, entry, self._ranges(entry, reader)), known)
+        except (StorageError, NotGzip) as exc:
+            logger.warning("the parent snapshot %s cannot be reused (%s); storing every record anew", parent_key, exc)
+            return {}
+        finally:
+            reader.close()
+        return known
+
     def _verify(self, key: str, attempt: str, stored: list[StoredFile]) -> None:
-        """Every file must be stored whole: present, with exactly the encrypted size that was sent."""
+        """Every own file must be stored whole: present, with exactly the encrypted size that was sent."""
+        if not stored:
+            return
         prefix = f"{key}/{attempt}/"
         sizes = {info.key[len(prefix):]: info.size for info in self.backend.list(prefix)}
         for entry in stored:
@@ -154,9 +273,43 @@ class SnapshotStore:
                     f"({sizes.get(entry.path)} bytes stored, {entry.stored} sent); nothing was published."
                 )
 
-    def _forget_attempt(self, key: str, attempt: str, journal: str) -> None:
+    def _confirm_references(self, key: str, tenant: str, stored: list[StoredFile]) -> None:
+        """After the marker: once no sweep that may have missed it is running, every object it names must exist."""
+        needed = set().union(*(entry.refs for entry in stored)) if stored else set()
+        if not needed:
+            return
+        sweeping.wait_for_sweeps(self, tenant)
+        prefix = objects_prefix(tenant)
+        present = {info.key[len(prefix):] for info in self.backend.list(prefix)}
+        missing = needed - present
+        if missing:
+            raise SnapshotIntegrityError(
+                f"snapshot {key} was not published: {len(missing)} stored object(s) it reuses were removed by a "
+                "concurrent storage sweep; the backup can simply run again"
+            )
+
+    def _finish_confirming(self, key: str, tenant: str, data_key: bytes) -> None:
+        """A marker whose publish journal remains was never confirmed (the publisher stopped): confirm it now."""
+        raw = self.backend.read(self._marker(key))
+        if raw is None:
+            return
+        attempt = marker_header(raw)["attempt"]
+        journal = self._journal(key, attempt)
+        if self.backend.size(journal) is None:
+            return
+        _, files = open_marker(raw, key, data_key)
         try:
-            self.backend.delete([info.key for info in self.backend.list(f"{key}/{attempt}/")] + [journal])
+            self._confirm_references(key, tenant, files)
+        except SnapshotIntegrityError:
+            self.backend.delete([self._marker(key)])
+            raise
+        self.backend.delete([journal])
+
+    def _forget_attempt(self, key: str, attempt: str, journal: str, tenant: str, pack: PackPlan) -> None:
+        # Blobs it uploaded may be shared with another publish (same content, same name): the sweep judges them.
+        try:
+            self.backend.delete([info.key for info in self.backend.list(f"{key}/{attempt}/")]
+                                + [object_key(tenant, pack.ref), journal])
         except Exception:  # storage is likely down: its journal entry stays, so cleanup_incomplete removes it
             logger.warning("could not remove the unpublished upload %s/%s; cleanup will", key, attempt)
 
@@ -180,12 +333,16 @@ class SnapshotStore:
     def iter_files(self, snapshot_key: str, data_key: bytes) -> Iterator[tuple[str, Iterator[bytes]]]:
         """Yield (relative path, decrypted chunks) for every file; consume each file's chunks before the next."""
         attempt, files = open_marker(self._read_marker(snapshot_key), snapshot_key, data_key)
-        for entry in files:
-            chunks = self._decrypted(snapshot_key, attempt, entry, data_key)
-            try:
-                yield entry.path, chunks
-            finally:
-                chunks.close()
+        packs = PackReader(parse_snapshot_key(snapshot_key)[0], data_key, self.backend.open)
+        try:
+            for entry in files:
+                chunks = self._decrypted(snapshot_key, attempt, entry, data_key, packs)
+                try:
+                    yield entry.path, chunks
+                finally:
+                    chunks.close()
+        finally:
+            packs.close()
 
     def read_file(self, snapshot_key: str, data_key: bytes, path: str) -> Iterator[bytes]:
         """The decrypted chunks of one file of a snapshot, checked against its index (random access).
@@ -197,23 +354,53 @@ class SnapshotStore:
         entry = next((f for f in files if f.path == path), None)
         if entry is None:
             raise SnapshotNotFound(f"snapshot {snapshot_key} holds no file {path!r}")
-        return self._decrypted(snapshot_key, attempt, entry, data_key)
+        return self._decrypted(snapshot_key, attempt, entry, data_key, None)
 
-    def _decrypted(self, snapshot_key: str, attempt: str, entry: StoredFile, data_key: bytes) -> Iterator[bytes]:
+    def _decrypted(self, snapshot_key: str, attempt: str, entry: StoredFile, data_key: bytes,
+                   packs: PackReader | None) -> Iterator[bytes]:
+        """A file's plaintext wherever its bytes are (own file, blob or pack ranges), checked against its index."""
+        tenant = parse_snapshot_key(snapshot_key)[0]
+        if entry.ranges is not None:
+            own = packs is None
+            reader = PackReader(tenant, data_key, self.backend.open) if own else packs
+            return self._checked(snapshot_key, entry, self._ranges(entry, reader), reader if own else None)
+        if entry.object is not None:
+            blob = object_key(tenant, entry.object)
+            return self._checked(snapshot_key, entry, self._envelope(blob, blob, data_key))
+        context = file_context(snapshot_key, entry.path)
+        return self._checked(snapshot_key, entry, self._envelope(self._file(snapshot_key, attempt, entry.path),
+                                                                 context, data_key))
+
+    def _envelope(self, blob: str, context: str, data_key: bytes) -> Iterator[bytes]:
+        stream = self.backend.open(blob)
         try:
-            stream = self.backend.open(self._file(snapshot_key, attempt, entry.path))
-        except BlobNotFound:
-            raise SnapshotIntegrityError(f"snapshot {snapshot_key}: {entry.path} is missing from storage") from None
+            yield from decrypt_chunks(stream, data_key, context)
+        finally:
+            stream.close()
+
+    @staticmethod
+    def _ranges(entry: StoredFile, packs: PackReader) -> Iterator[bytes]:
+        for ref, offset, length in entry.ranges:
+            yield from packs.read(ref, offset, length)
+
+    @staticmethod
+    def _checked(snapshot_key: str, entry: StoredFile, chunks: Iterator[bytes],
+                 owned: PackReader | None = None) -> Iterator[bytes]:
+        """Pass chunks through, failing with SnapshotIntegrityError unless they are exactly the indexed file."""
         digest, size = hashlib.sha256(), 0
         try:
-            for chunk in decrypt_chunks(stream, data_key, file_context(snapshot_key, entry.path)):
+            for chunk in chunks:
                 digest.update(chunk)
                 size += len(chunk)
                 yield chunk
+        except BlobNotFound:
+            raise SnapshotIntegrityError(f"snapshot {snapshot_key}: {entry.path} is missing from storage") from None
         except EnvelopeError as exc:
             raise SnapshotIntegrityError(f"snapshot {snapshot_key}: {exc}") from None
         finally:
-            stream.close()
+            chunks.close()
+            if owned is not None:
+                owned.close()
         if size != entry.size or digest.hexdigest() != entry.sha256:
             raise SnapshotIntegrityError(f"snapshot {snapshot_key}: {entry.path} does not match its index")
 
@@ -224,12 +411,24 @@ class SnapshotStore:
         return sorted(f"{base}/{run}" for run in runs if self.backend.size(self._marker(f"{base}/{run}")) is not None)
 
     def size(self, snapshot_key: str) -> int:
-        """The bytes a complete snapshot occupies in storage."""
+        """The bytes of storage a complete snapshot references: its marker, its own files and, in full, the shared
+        blobs and pack ranges it reads (so snapshots sharing objects each count them; see `added_bytes`)."""
         raw = self._read_marker(snapshot_key)
-        attempt = marker_header(raw)["attempt"]
+        header = marker_header(raw)
+        attempt = header["attempt"]
+        if header["format"] != LEGACY_FORMAT:
+            return len(raw) + int(header["storedBytes"])
         if attempt.startswith(LEGACY_ATTEMPT):
             return sum(info.size for info in self.backend.list(f"{snapshot_key}/"))
         return len(raw) + sum(info.size for info in self.backend.list(f"{snapshot_key}/{attempt}/"))
+
+    def added_bytes(self, snapshot_key: str) -> int:
+        """The bytes the snapshot's publish added to storage (its marker included); all of it for an older one."""
+        raw = self._read_marker(snapshot_key)
+        header = marker_header(raw)
+        if header["format"] == LEGACY_FORMAT:
+            return self.size(snapshot_key)
+        return len(raw) + int(header["addedBytes"])
 
     def probe(self) -> None:
         """Check that the storage is reachable (readiness); StorageUnavailable otherwise."""
@@ -237,8 +436,16 @@ class SnapshotStore:
 
     # -- removing --------------------------------------------------------------------------------------------
 
+    def sweep(self, tenant_key: str, older_than: datetime, data_key: bytes, *,
+              report: Removed | None = None) -> tuple[int, int]:
+        """Remove the tenant's shared objects no complete snapshot references and written before `older_than`;
+        return (objects, bytes). An unreadable marker means nothing is removed (see sweep.py for the crash story)."""
+        return sweeping.sweep_tenant(self, tenant_key, older_than, data_key, report=report)
+
     def delete(self, snapshot_key: str) -> None:
-        """Remove a snapshot (a missing one is not an error); it stops being visible first."""
+        """Remove a snapshot's marker and own files (a missing one is not an error); it stops being visible first.
+
+        Shared objects stay, even those only it referenced: `sweep` removes them, knowing what the others need."""
         parse_snapshot_key(snapshot_key)
         journal = self._journal(snapshot_key, DELETING)
         self.backend.put(journal, io.BytesIO(b""))
@@ -274,6 +481,8 @@ class SnapshotStore:
             if entry.modified >= older_than:
                 continue
             parts = entry.key[len(PENDING) + 1:].split("/")
+            if len(parts) == 2 and parts[1].startswith(sweeping.SWEEP_JOURNAL):
+                continue  # a sweep's own entry: publishes wait on it while it is live; sweeps remove dead ones
             if len(parts) == 2 and parts[1] == DELETING:
                 blobs = self._delete_tenant_blobs(parts[0])
                 removed += 1
