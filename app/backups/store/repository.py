@@ -278,7 +278,10 @@ class SnapshotStore:
         needed = set().union(*(entry.refs for entry in stored)) if stored else set()
         if not needed:
             return
-        sweeping.wait_for_sweeps(self, tenant)
+        marker = next((info for info in self.backend.list(f"{key}/") if info.key.endswith("/" + MARKER)), None)
+        if marker is None:
+            raise SnapshotNotFound(f"the marker of snapshot {key} vanished while it was being published")
+        sweeping.wait_for_sweeps(self, tenant, marker.modified)
         prefix = objects_prefix(tenant)
         present = {info.key[len(prefix):] for info in self.backend.list(prefix)}
         missing = needed - present

@@ -8,18 +8,19 @@ publish still uploading are younger), then removes its journal entry. It stops r
 A publish, after writing its marker, waits until no sweep journal entry it can see is live, then checks its objects
 are present. Any sweep that read the markers before this marker existed had written its entry before that, so it is
 either seen and waited for (its removals are then over, and the check sees them) or over already; a sweep that
-starts later reads this marker. An entry seen for longer than `DEAD_AFTER` seconds (by the publisher's own clock,
-so storage clocks do not matter) belongs to a sweep that died: it is ignored, and the next sweep removes it.
+starts later reads this marker. An entry older than `DEAD_AFTER` seconds (on the storage's clock: the marker's
+time against the entry's) belongs to a sweep that died: it is ignored, and a later sweep removes it.
 
 Crashes: a sweep killed anywhere leaves every marked object in place (it only removes unreferenced ones) and at
-worst a journal entry (ignored once dead) and objects it did not get to (the next sweep removes them).
+worst a journal entry (ignored once dead, removed by a later sweep) and objects it did not get to (the next sweep
+removes them). A publish revealed within `DEAD_AFTER` of a killed sweep waits that long once, then proceeds.
 """
 from __future__ import annotations
 
 import io
 import logging
 import secrets
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Callable
 
 from ...crypto import tenant_hash
@@ -32,9 +33,9 @@ logger = logging.getLogger(__name__)
 PENDING = "pending"
 SWEEP_JOURNAL = "sweep-"
 SWEEP_DEADLINE = 120.0  # seconds a sweep may spend before it stops removing
-DEAD_AFTER = 300.0  # a sweep journal entry seen this long belongs to a sweep that died (a deadline plus a margin)
+DEAD_AFTER = 300.0  # a sweep journal entry this old belongs to a sweep that died (its deadline plus a margin)
 POLL = 1.0
-FORGOTTEN = timedelta(hours=1)  # journal entries older than this (by storage time) are dead whatever the clocks
+FORGOTTEN = timedelta(seconds=DEAD_AFTER)  # a sweep removes entries this much older than its own (dead sweeps')
 BATCH = 500
 
 Report = Callable[[str, int, int], None]  # (what was removed, blobs, bytes)
@@ -49,17 +50,17 @@ def _sweep_entries(store, tenant: str):
     return [info for info in store.backend.list(f"{PENDING}/{tenant}/") if info.key.startswith(prefix)]
 
 
-def wait_for_sweeps(store, tenant: str) -> None:
-    """Return once no live sweep of the tenant's objects is under way (dead ones are recognised and ignored)."""
-    first_seen: dict[str, float] = {}
+def wait_for_sweeps(store, tenant: str, revealed_at: datetime) -> None:
+    """Return once no live sweep of the tenant's objects is under way (dead ones are recognised and ignored).
+
+    `revealed_at` is the storage's own time of the marker just written: entries are aged on the storage's clock
+    (plus the time waited here), so the hosts' clocks do not matter.
+    """
+    started = store.clock()
     while True:
-        now = store.clock()
-        newest_allowed = datetime.now(timezone.utc) - FORGOTTEN
-        live = []
-        for info in _sweep_entries(store, tenant):
-            seen = first_seen.setdefault(info.key, now)
-            if info.modified >= newest_allowed and now - seen < DEAD_AFTER:
-                live.append(info.key)
+        storage_now = revealed_at + timedelta(seconds=store.clock() - started)
+        live = [info.key for info in _sweep_entries(store, tenant)
+                if storage_now - info.modified < timedelta(seconds=DEAD_AFTER)]
         if not live:
             return
         logger.info("waiting for a sweep of stored objects to end before revealing a snapshot")
@@ -118,10 +119,11 @@ def _mark(store, tenant_key: str, data_key: bytes) -> set[str] | None:
 
 
 def _remove_journals(store, tenant: str, own: str) -> None:
-    """Remove this sweep's journal entry, and those of sweeps that died long ago."""
-    forgotten = datetime.now(timezone.utc) - FORGOTTEN
-    dead = [info.key for info in _sweep_entries(store, tenant) if info.modified < forgotten]
+    """Remove this sweep's journal entry, and those of sweeps that died (aged on the storage's clock)."""
     try:
+        entries = _sweep_entries(store, tenant)
+        mine = next((info.modified for info in entries if info.key == own), None)
+        dead = [info.key for info in entries if mine is not None and mine - info.modified > FORGOTTEN]
         store.backend.delete([own, *dead])
     except Exception:  # storage down: the entry is recognised as dead later
         logger.warning("could not remove the storage sweep's journal entry %s", own)

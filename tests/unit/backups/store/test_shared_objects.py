@@ -262,8 +262,20 @@ def test_a_publish_waits_for_a_live_sweep_and_not_for_a_dead_one(tmp_path, data_
     store.sleep, slept[:] = time_passes, []
     store.backend.put(sweep_entry, io.BytesIO(b""))  # a sweep that died: its entry never goes away
     key = store.publish(CLIENT_KEY, "run2", write_folder(tmp_path / "b", records(5)), data_key)
-    assert store.exists(key) and sum(slept) >= sweeping.DEAD_AFTER
+    assert store.exists(key) and sweeping.DEAD_AFTER - 60 <= sum(slept) <= sweeping.DEAD_AFTER + 1
     assert store.cleanup_incomplete(later()) == 0 and store.backend.size(sweep_entry) == 0  # cleanup leaves it
+
+
+def test_a_sweep_removes_the_entries_of_sweeps_that_died_long_before(tmp_path, data_key):
+    store = file_store(tmp_path / "store")
+    store.publish(CLIENT_KEY, "run1", write_folder(tmp_path / "a", records(5)), data_key)
+    dead, recent = f"pending/{TENANT}/sweep-00000000000000aa", f"pending/{TENANT}/sweep-00000000000000bb"
+    for entry in (dead, recent):
+        store.backend.put(entry, io.BytesIO(b""))
+    old = (datetime.now(timezone.utc) - timedelta(seconds=sweeping.DEAD_AFTER + 60)).timestamp()
+    os.utime(store.backend.root / dead, (old, old))
+    store.sweep(CLIENT_KEY, later(), data_key)
+    assert [info.key for info in store.backend.list("pending/")] == [recent]  # maybe a live sweep: kept
 
 
 def test_a_parent_of_another_tenant_or_unreadable_gives_no_reuse_but_a_whole_snapshot(store, tmp_path, data_key):
