@@ -33,7 +33,6 @@ attempt `.tmp-…` in the marker).
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import logging
 import re
@@ -44,21 +43,19 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ...crypto import tenant_hash
-from .backend import BlobBackend, BlobNotFound, SnapshotIntegrityError, SnapshotNotFound, StorageError, \
+from .backend import BlobBackend, SnapshotIntegrityError, SnapshotNotFound, StorageError, \
     StorageUnavailable
-from .envelope import EncryptingReader, EnvelopeError, decrypt_chunks, encrypted_size
+from . import sweep as sweeping, uploads
 from .marker import LEGACY_FORMAT, MARKER, StoredFile, build_marker, file_context, marker_header, open_marker
 from .members import NotGzip
-from .objects import OBJECTS, PackReader, blob_ref, content_hasher, new_pack_ref, object_key, \
-    objects_prefix
+from .objects import OBJECTS, PackReader, new_pack_ref, object_key, objects_prefix
 from .packing import Location, PackPlan, index_members, plan_recipe
-from . import sweep as sweeping
+from .reading import LEGACY_ATTEMPT, open_file, stored_path
 
 logger = logging.getLogger(__name__)
 
 PENDING = "pending"
 DELETING = "deleting"
-LEGACY_ATTEMPT = ".tmp-"
 ATTACHMENTS_PREFIX = "attachments/"  # files stored as shared blobs (an xray-backup/1 snapshot's attachments)
 _RUN_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SNAPSHOT_KEY = re.compile(r"^tenants/([0-9a-f]{32})/([A-Za-z0-9_-]{1,64})$")
@@ -118,12 +115,6 @@ class SnapshotStore:
         return f"{snapshot_key}/{MARKER}"
 
     @staticmethod
-    def _file(snapshot_key: str, attempt: str, rel: str) -> str:
-        if attempt.startswith(LEGACY_ATTEMPT):
-            return f"{snapshot_key}/{rel}"
-        return f"{snapshot_key}/{attempt}/{rel}"
-
-    @staticmethod
     def _journal(snapshot_key: str, name: str) -> str:
         tenant, run_id = parse_snapshot_key(snapshot_key)
         return f"{PENDING}/{tenant}/{run_id}/{name}"
@@ -158,7 +149,7 @@ class SnapshotStore:
                 added += cost
                 if progress:
                     progress(rel, entry.size)
-            added += self._upload_pack(tenant, pack, data_key)
+            added += uploads.store_pack(self.backend, tenant, pack, data_key)
             self._verify(key, attempt, [entry for entry in stored if not entry.refs and entry.ranges is None])
         except BaseException:
             self._forget_attempt(key, attempt, journal, tenant, pack)
@@ -184,7 +175,7 @@ class SnapshotStore:
                     known: dict[bytes, Location], pack: PackPlan) -> tuple[StoredFile, int]:
         """Store one local file where it belongs; return its index entry and the bytes it added to storage."""
         if rel.startswith(ATTACHMENTS_PREFIX):
-            return self._store_blob(tenant, rel, path, data_key)
+            return uploads.store_blob(self.backend, tenant, rel, path, data_key)
         if "/" not in rel and rel.endswith(".jsonl.gz"):
             try:
                 recipe = plan_recipe(path, known, pack)
@@ -192,53 +183,9 @@ class SnapshotStore:
                 pass  # not a sequence of gzip members (an imported snapshot may hold anything): stored whole
             else:
                 return StoredFile(rel, recipe.size, recipe.sha256, recipe.size, ranges=recipe.ranges), 0
-        entry = self._upload(key, attempt, rel, path, data_key)
+        entry = uploads.store_own(self.backend, stored_path(key, attempt, rel), file_context(key, rel), rel, path,
+                                  data_key)
         return entry, entry.stored
-
-    def _upload(self, key: str, attempt: str, rel: str, source: Path, data_key: bytes) -> StoredFile:
-        with source.open("rb") as src:
-            reader = EncryptingReader(src, data_key, file_context(key, rel))
-            self.backend.put(self._file(key, attempt, rel), reader)
-        return StoredFile(rel, reader.plain_size, reader.plain_sha256, reader.stored_size)
-
-    def _store_blob(self, tenant: str, rel: str, source: Path, data_key: bytes) -> tuple[StoredFile, int]:
-        """An attachment as a blob named by its content: uploaded only when no whole blob of it is stored yet."""
-        named, digest, size = content_hasher(data_key), hashlib.sha256(), 0
-        with source.open("rb") as src:
-            while chunk := src.read(1024 * 1024):
-                named.update(chunk)
-                digest.update(chunk)
-                size += len(chunk)
-        ref = blob_ref(named)
-        blob, expected = object_key(tenant, ref), encrypted_size(size)
-        entry = StoredFile(rel, size, digest.hexdigest(), expected, object=ref)
-        if self.backend.size(blob) == expected:
-            return entry, 0
-        with source.open("rb") as src:
-            reader = EncryptingReader(src, data_key, blob)
-            self.backend.put(blob, reader)
-        if reader.plain_sha256 != entry.sha256:
-            raise StorageError(f"{rel} changed while it was being stored; nothing was published")
-        self._check_stored(blob, reader.stored_size, rel)
-        return entry, reader.stored_size
-
-    def _upload_pack(self, tenant: str, pack: PackPlan, data_key: bytes) -> int:
-        if not pack.size:
-            return 0
-        key = object_key(tenant, pack.ref)
-        with pack.open() as src:
-            reader = EncryptingReader(src, data_key, key)
-            self.backend.put(key, reader)
-        if reader.plain_size != pack.size:
-            raise StorageError("a local snapshot file changed while it was being stored; nothing was published")
-        self._check_stored(key, reader.stored_size, "the new records")
-        return reader.stored_size
-
-    def _check_stored(self, key: str, sent: int, what: str) -> None:
-        kept = self.backend.size(key)
-        if kept != sent:
-            raise StorageUnavailable(f"snapshot storage {self.url} did not keep {what} as sent "
-                                     f"({kept} bytes stored, {sent} sent); nothing was published.")
 
     def _parent_members(self, parent_key: str | None, tenant: str, data_key: bytes) -> dict[bytes, Location]:
         """Where each record of the parent snapshot lies in its packs; nothing when it cannot be read whole."""
@@ -252,7 +199,8 @@ class SnapshotStore:
             attempt, files = open_marker(self._read_marker(parent_key), parent_key, data_key)
             for entry in files:
                 if entry.ranges:
-                    index_members(entry.ranges, self._checked(parent_key, entry, self._ranges(entry, reader)), known)
+                    index_members(entry.ranges, open_file(self.backend, parent_key, attempt, entry, data_key, reader),
+                                  known)
         except (StorageError, NotGzip) as exc:
             logger.warning("the parent snapshot %s cannot be reused (%s); storing every record anew", parent_key, exc)
             return {}
@@ -339,7 +287,7 @@ class SnapshotStore:
         packs = PackReader(parse_snapshot_key(snapshot_key)[0], data_key, self.backend.open)
         try:
             for entry in files:
-                chunks = self._decrypted(snapshot_key, attempt, entry, data_key, packs)
+                chunks = open_file(self.backend, snapshot_key, attempt, entry, data_key, packs)
                 try:
                     yield entry.path, chunks
                 finally:
@@ -357,55 +305,7 @@ class SnapshotStore:
         entry = next((f for f in files if f.path == path), None)
         if entry is None:
             raise SnapshotNotFound(f"snapshot {snapshot_key} holds no file {path!r}")
-        return self._decrypted(snapshot_key, attempt, entry, data_key, None)
-
-    def _decrypted(self, snapshot_key: str, attempt: str, entry: StoredFile, data_key: bytes,
-                   packs: PackReader | None) -> Iterator[bytes]:
-        """A file's plaintext wherever its bytes are (own file, blob or pack ranges), checked against its index."""
-        tenant = parse_snapshot_key(snapshot_key)[0]
-        if entry.ranges is not None:
-            own = packs is None
-            reader = PackReader(tenant, data_key, self.backend.open) if own else packs
-            return self._checked(snapshot_key, entry, self._ranges(entry, reader), reader if own else None)
-        if entry.object is not None:
-            blob = object_key(tenant, entry.object)
-            return self._checked(snapshot_key, entry, self._envelope(blob, blob, data_key))
-        context = file_context(snapshot_key, entry.path)
-        return self._checked(snapshot_key, entry, self._envelope(self._file(snapshot_key, attempt, entry.path),
-                                                                 context, data_key))
-
-    def _envelope(self, blob: str, context: str, data_key: bytes) -> Iterator[bytes]:
-        stream = self.backend.open(blob)
-        try:
-            yield from decrypt_chunks(stream, data_key, context)
-        finally:
-            stream.close()
-
-    @staticmethod
-    def _ranges(entry: StoredFile, packs: PackReader) -> Iterator[bytes]:
-        for ref, offset, length in entry.ranges:
-            yield from packs.read(ref, offset, length)
-
-    @staticmethod
-    def _checked(snapshot_key: str, entry: StoredFile, chunks: Iterator[bytes],
-                 owned: PackReader | None = None) -> Iterator[bytes]:
-        """Pass chunks through, failing with SnapshotIntegrityError unless they are exactly the indexed file."""
-        digest, size = hashlib.sha256(), 0
-        try:
-            for chunk in chunks:
-                digest.update(chunk)
-                size += len(chunk)
-                yield chunk
-        except BlobNotFound:
-            raise SnapshotIntegrityError(f"snapshot {snapshot_key}: {entry.path} is missing from storage") from None
-        except EnvelopeError as exc:
-            raise SnapshotIntegrityError(f"snapshot {snapshot_key}: {exc}") from None
-        finally:
-            chunks.close()
-            if owned is not None:
-                owned.close()
-        if size != entry.size or digest.hexdigest() != entry.sha256:
-            raise SnapshotIntegrityError(f"snapshot {snapshot_key}: {entry.path} does not match its index")
+        return open_file(self.backend, snapshot_key, attempt, entry, data_key)
 
     def list_snapshots(self, tenant_key: str) -> list[str]:
         """The keys of a tenant's complete snapshots, sorted."""
