@@ -20,14 +20,18 @@ from typing import BinaryIO, Callable, Iterator
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from .envelope import EnvelopeError, decrypt_chunks
+from .backend import StorageUnavailable
+from .envelope import HEADER_SIZE, EnvelopeError, chunk_offset, decrypt_chunks, header_chunk_size, read_exactly
 
 OBJECTS = "objects"
 BLOBS = "blobs"
 PACKS = "packs"
 _REF = re.compile(r"^(blobs|packs)/[0-9a-f]{32,64}$")
 _NAMES_INFO = b"xray-backup/object-names/1"
-MAX_OPEN_PACKS = 8  # pack streams kept open while reading one snapshot (older ones are closed, reopened if needed)
+MAX_OPEN_PACKS = 32  # pack streams kept open while reading one snapshot (older ones are closed, reopened if needed)
+# A publish reuses records from at most this many of the parent's packs, so no snapshot reads from more than
+# MAX_OPEN_PACKS (its own new pack included): records left in the parent's smaller packs are written anew.
+REUSED_PACKS = MAX_OPEN_PACKS - 1
 
 
 def objects_prefix(tenant: str) -> str:
@@ -65,13 +69,15 @@ def new_pack_ref() -> str:
 
 
 class PackReader:
-    """Reads ranges of a tenant's packs, keeping one forward stream per pack (a range behind it reopens the pack).
+    """Reads ranges of a tenant's packs, keeping one forward stream per pack.
 
-    Every chunk is authenticated as it is decrypted (EnvelopeError otherwise); a missing pack raises what `open_blob`
-    raises for it (the backend's BlobNotFound).
+    A range behind a pack's stream, or far ahead of it, reopens the pack at the chunk holding the range (chunks have
+    a fixed stored size), so no range costs more than one chunk of decryption besides its own bytes; a stream that
+    drops (an idle connection) is reopened where it was, once. Every chunk is authenticated as it is decrypted
+    (EnvelopeError otherwise); a missing pack raises what `open_blob` raises for it (the backend's BlobNotFound).
     """
 
-    def __init__(self, tenant: str, data_key: bytes, open_blob: Callable[[str], BinaryIO]):
+    def __init__(self, tenant: str, data_key: bytes, open_blob: Callable[[str, int], BinaryIO]):
         self._tenant, self._data_key, self._open = tenant, data_key, open_blob
         self._cursors: OrderedDict[str, _PackCursor] = OrderedDict()
 
@@ -94,33 +100,63 @@ class PackReader:
 class _PackCursor:
     """One pack's decrypted stream and how far it has been read."""
 
-    def __init__(self, key: str, data_key: bytes, open_blob: Callable[[str], BinaryIO]):
+    SKIP_CHUNKS = 4  # further ahead than this many chunks, reopening beats decrypting through
+
+    def __init__(self, key: str, data_key: bytes, open_blob: Callable[[str, int], BinaryIO]):
         self.key, self._data_key, self._open = key, data_key, open_blob
+        self._header: bytes | None = None
+        self._chunk_size = 0
         self._stream: BinaryIO | None = None
         self._plain: Iterator[bytes] | None = None
         self._buffer = memoryview(b"")  # plaintext starting at `position`
         self.position = 0
 
-    def _restart(self) -> None:
+    def _restart(self, offset: int) -> None:
+        """Open the pack at the chunk holding `offset` (plaintext)."""
         self.close()
-        self._stream = self._open(self.key)
-        self._plain = decrypt_chunks(self._stream, self._data_key, self.key)
-        self.position = 0
+        if self._header is None:
+            stream = self._open(self.key, 0)
+            try:
+                self._header = read_exactly(stream, HEADER_SIZE)
+            finally:
+                stream.close()
+            self._chunk_size = header_chunk_size(self._header, self.key)
+        index = offset // self._chunk_size
+        self._stream = self._open(self.key, chunk_offset(index, self._chunk_size))
+        self._plain = decrypt_chunks(self._stream, self._data_key, self.key, header=self._header, first_index=index)
+        self.position = index * self._chunk_size
 
-    def read(self, offset: int, length: int) -> Iterator[bytes]:
-        if self._plain is None or offset < self.position:
-            self._restart()
-        remaining = length
-        while remaining:
+    def _next_chunk(self) -> bytes | None:
+        try:
+            return next(self._plain, None)
+        except StorageUnavailable:  # a dropped connection: reopen where it was, once
+            position = self.position
+            self._restart(position)
+            self._skip_to(position)
+            return next(self._plain, None) if not self._buffer else bytes(self._buffer)
+
+    def _skip_to(self, offset: int) -> None:
+        while self.position < offset:
             if not self._buffer:
                 chunk = next(self._plain, None)
                 if chunk is None:
                     raise EnvelopeError(self.key, "the pack ends before a range that points into it")
                 self._buffer = memoryview(chunk)
-            if self.position < offset:
-                skip = min(offset - self.position, len(self._buffer))
-                self._buffer, self.position = self._buffer[skip:], self.position + skip
-                continue
+            skip = min(offset - self.position, len(self._buffer))
+            self._buffer, self.position = self._buffer[skip:], self.position + skip
+
+    def read(self, offset: int, length: int) -> Iterator[bytes]:
+        far = self._chunk_size and offset - self.position > self.SKIP_CHUNKS * self._chunk_size
+        if self._plain is None or offset < self.position or far:
+            self._restart(offset)
+        self._skip_to(offset)
+        remaining = length
+        while remaining:
+            if not self._buffer:
+                chunk = self._next_chunk()
+                if chunk is None:
+                    raise EnvelopeError(self.key, "the pack ends before a range that points into it")
+                self._buffer = memoryview(chunk)
             take = min(remaining, len(self._buffer))
             piece = bytes(self._buffer[:take])
             # State moves before the piece leaves: a reader that stops here leaves the cursor consistent.

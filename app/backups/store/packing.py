@@ -93,6 +93,18 @@ def index_members(ranges: list[list], chunks: Iterable[bytes], known: dict[bytes
         offset = end
 
 
+def limit_packs(known: dict[bytes, Location], keep: int) -> dict[bytes, Location]:
+    """Only the members of the `keep` packs holding the most of them (by bytes): the others are written anew, so the
+    packs one snapshot reads from stay few however long the chain of incremental snapshots grows."""
+    weight: dict[str, int] = {}
+    for pack, _, length in known.values():
+        weight[pack] = weight.get(pack, 0) + length
+    if len(weight) <= keep:
+        return known
+    kept = set(sorted(weight, key=lambda pack: (-weight[pack], pack))[:keep])
+    return {key: where for key, where in known.items() if where[0] in kept}
+
+
 def _spans(ranges: list[list]) -> Iterator[tuple[int, int, str, int]]:
     """(file start, file end, pack, pack offset) of each range."""
     start = 0

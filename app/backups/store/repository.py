@@ -48,8 +48,8 @@ from .backend import BlobBackend, SnapshotIntegrityError, SnapshotNotFound, Stor
 from . import sweep as sweeping, uploads
 from .marker import LEGACY_FORMAT, MARKER, StoredFile, build_marker, file_context, marker_header, open_marker
 from .members import NotGzip
-from .objects import OBJECTS, PackReader, new_pack_ref, object_key, objects_prefix
-from .packing import Location, PackPlan, index_members, plan_recipe
+from .objects import OBJECTS, REUSED_PACKS, PackReader, new_pack_ref, object_key, objects_prefix
+from .packing import Location, PackPlan, index_members, limit_packs, plan_recipe
 from .reading import LEGACY_ATTEMPT, open_file, stored_path
 
 logger = logging.getLogger(__name__)
@@ -206,7 +206,7 @@ class SnapshotStore:
             return {}
         finally:
             reader.close()
-        return known
+        return limit_packs(known, REUSED_PACKS)
 
     def _verify(self, key: str, attempt: str, stored: list[StoredFile]) -> None:
         """Every own file must be stored whole: present, with exactly the encrypted size that was sent."""

@@ -328,3 +328,17 @@ def test_legacy_snapshots_read_measure_parent_and_delete_as_before(store, tmp_pa
     with pytest.raises(SnapshotNotFound):
         store.size(legacy)
     assert read_all(store, child, data_key) == files_of(folder)
+
+
+def test_a_long_chain_of_incremental_snapshots_reads_from_few_packs(tmp_path, data_key, monkeypatch):
+    monkeypatch.setattr("app.backups.store.repository.REUSED_PACKS", 3)
+    store = file_store(tmp_path / "store")
+    current, parent, folders = records(100), None, {}
+    for generation in range(8):
+        current = [dict(r, summary=f"gen {generation}") if i % 10 == generation else r for i, r in enumerate(current)]
+        folder = write_folder(tmp_path / f"g{generation}", current)
+        parent = store.publish(CLIENT_KEY, f"g{generation}", folder, data_key, parent_key=parent)
+        folders[parent] = files_of(folder)
+        assert len({ref for ref in _refs(store, parent, data_key) if ref.startswith("packs/")}) <= 4
+    for key, files in folders.items():
+        assert read_all(store, key, data_key) == files
