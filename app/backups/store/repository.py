@@ -25,7 +25,8 @@ break a kept snapshot: a publish uploads its new objects before its marker, so a
 objects, which the sweep removes once older than its grace; after writing its marker, a publish waits for any
 sweep that may have missed it to end and then checks that every object it references is present — if one is not
 (a sweep removed an old object it meant to reuse), it removes its marker and fails, so nothing broken is ever
-revealed. A sweep that starts after the marker sees it.
+revealed. A sweep that starts after the marker sees it. A publisher stopped between its marker and that check
+leaves its journal entry: cleanup keeps it (checking needs the data key) and the run's retry confirms or withdraws.
 
 Snapshots stored before shared objects (marker format 1) keep their files under their attempt and are read,
 measured and deleted as they are; so are those the file store wrote before attempts (files directly in `<runId>/`,
@@ -413,6 +414,10 @@ class SnapshotStore:
                 return True, 0  # the delete never got as far as the marker, or the run was published again
             blobs = list(self.backend.list(f"{snapshot_key}/"))
         elif name == current:
+            if marker_header(raw)["format"] != LEGACY_FORMAT:
+                # Revealed, but its publisher may have stopped before confirming its shared objects survived a
+                # concurrent sweep: that takes the data key, so the entry stays for the run's retry to confirm.
+                return False, 0
             return True, 0  # published: only the journal entry was left behind
         else:
             blobs = list(self.backend.list(f"{snapshot_key}/{name}/"))

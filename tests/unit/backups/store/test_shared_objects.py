@@ -342,3 +342,22 @@ def test_a_long_chain_of_incremental_snapshots_reads_from_few_packs(tmp_path, da
         assert len({ref for ref in _refs(store, parent, data_key) if ref.startswith("packs/")}) <= 4
     for key, files in folders.items():
         assert read_all(store, key, data_key) == files
+
+
+def test_a_marker_its_publisher_never_confirmed_is_confirmed_by_the_retry_not_by_cleanup(tmp_path, data_key):
+    store = file_store(tmp_path / "store")
+    folder = write_folder(tmp_path / "a", records(20), {"x": b"evidence" * 100})
+    key = store.publish(CLIENT_KEY, "run1", folder, data_key)
+    attempt = json.loads(store.backend.read(f"{key}/{MARKER}").split(b"\n", 1)[0])["attempt"]
+    journal = f"pending/{TENANT}/run1/{attempt}"
+    store.backend.put(journal, io.BytesIO(b""))  # what a publisher killed between its marker and its check leaves
+    assert store.cleanup_incomplete(later()) == 0 and store.backend.size(journal) == 0  # it cannot confirm: kept
+    blob = next(ref for ref in objects(store) if ref.startswith("blobs/"))
+    store.backend.delete([OBJECTS + blob])  # a sweep that had missed the marker removed what it reuses
+    with pytest.raises(SnapshotIntegrityError, match="concurrent storage sweep"):
+        store.publish(CLIENT_KEY, "run1", folder, data_key)  # the run's retry checks before trusting the marker
+    assert not store.exists(key)
+    key = store.publish(CLIENT_KEY, "run1", folder, data_key)
+    assert read_all(store, key, data_key) == files_of(folder)
+    store.cleanup_incomplete(later())
+    assert not list(store.backend.list("pending/"))
