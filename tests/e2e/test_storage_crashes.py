@@ -3,7 +3,8 @@ one — leaves every kept snapshot whole (read back, every file checked), and th
 work: the republished snapshot reads whole and storage holds exactly what the kept snapshots reference.
 
 The killed process is a real child (`python -m tests.e2e.test_storage_crashes …`) that kills itself with SIGKILL
-at the chosen write; the storage is a file store copied afresh for each kill point.
+at the chosen write; the storage — a file store, or a bucket of the loopback S3 server — is copied afresh for each
+kill point.
 """
 from __future__ import annotations
 
@@ -21,8 +22,9 @@ import pytest
 
 from app.backups.snapshot.writer import SnapshotWriter
 from app.backups.store.marker import MARKER, open_marker
+from app.backups.store.s3 import make_s3_client
 from app.crypto import tenant_hash
-from tests.support.storage import file_store
+from tests.support.storage import S3_CREDENTIALS, file_store, s3_store
 
 CLIENT_KEY = "jira:crash-test-tenant"
 DATA_KEY = bytes(range(32))
@@ -104,8 +106,16 @@ class _DiesHalfway:
         return data
 
 
+def open_location(location: str):
+    """A store from its location: a folder, or `s3 <endpoint> <bucket>`."""
+    if location.startswith("s3 "):
+        _, endpoint, bucket = location.split(" ")
+        return s3_store(bucket, "p", client=make_s3_client(endpoint, max_attempts=2, **S3_CREDENTIALS))
+    return file_store(Path(location))
+
+
 def child(root: str, action: str, at: int, midway: bool, folder: str, parent: str) -> None:
-    store = file_store(Path(root))
+    store = open_location(root)
     store.backend = DiesAtWrite(store.backend, at, midway)
     if action == "publish":
         store.publish(CLIENT_KEY, "run3", Path(folder), DATA_KEY, parent_key=parent)
@@ -114,19 +124,45 @@ def child(root: str, action: str, at: int, midway: bool, folder: str, parent: st
     print(json.dumps({"writes": store.backend.writes}))
 
 
-def run_child(root: Path, action: str, at: int, midway: bool, folder: Path, parent: str):
-    return subprocess.run([sys.executable, "-m", "tests.e2e.test_storage_crashes", str(root), action, str(at),
+def run_child(root: str, action: str, at: int, midway: bool, folder: Path, parent: str):
+    return subprocess.run([sys.executable, "-m", "tests.e2e.test_storage_crashes", root, action, str(at),
                            "1" if midway else "0", str(folder), parent], cwd=ROOT, capture_output=True, text=True,
                           timeout=120)
 
 
 # -- the test ------------------------------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
+class Locations:
+    """Fresh copies of a template storage: folders, or buckets of the loopback S3 server."""
+
+    def __init__(self, kind: str, base: Path, s3_server=None):
+        self.kind, self.base, self.server, self.count = kind, base, s3_server, 0
+        self.template = self.new()
+
+    def new(self) -> str:
+        self.count += 1
+        if self.kind == "file":
+            return str(self.base / f"store-{self.count}")
+        return f"s3 {self.server.url} {self.server.new_bucket()}"
+
+    def copy(self) -> str:
+        location = self.new()
+        if self.kind == "file":
+            shutil.copytree(self.template, location)
+        else:
+            client, source, target = self.server.client(), self.template.split(" ")[2], location.split(" ")[2]
+            for page in client.get_paginator("list_objects_v2").paginate(Bucket=source):
+                for item in page.get("Contents", []):
+                    client.copy_object(Bucket=target, Key=item["Key"], CopySource={"Bucket": source, "Key": item["Key"]})
+        return location
+
+
+@pytest.fixture(params=["file", "s3"])
+def template(request, tmp_path):
     """Storage with a deleted parent (garbage to sweep) and its kept child; and the folder of a third snapshot."""
-    base = tmp_path_factory.mktemp("crash")
-    store = file_store(base / "store")
+    base = tmp_path
+    locations = Locations(request.param, base, request.getfixturevalue("s3_server") if request.param == "s3" else None)
+    store = open_location(locations.template)
     one = make_folder(base / "one", record_list(60, 1), {"a": os.urandom(40_000), "b": os.urandom(30_000)})
     two = make_folder(base / "two", record_list(60, 1)[:50] + record_list(5, 2),
                       {"b": files_of(one)["attachments/b"], "c": os.urandom(20_000)})
@@ -135,7 +171,7 @@ def template(tmp_path_factory):
     first = store.publish(CLIENT_KEY, "run1", one, DATA_KEY)
     second = store.publish(CLIENT_KEY, "run2", two, DATA_KEY, parent_key=first)
     store.delete(first)
-    return {"root": base / "store", "second": second, "two": files_of(two), "three": three}
+    return {"locations": locations, "second": second, "two": files_of(two), "three": three}
 
 
 def referenced(store) -> set[str]:
@@ -151,10 +187,8 @@ def stored_objects(store) -> set[str]:
     return {info.key[len(prefix):] for info in store.backend.list(prefix)}
 
 
-def kill_points(template, action: str, tmp_path) -> list[tuple[int, bool]]:
-    root = tmp_path / "count"
-    shutil.copytree(template["root"], root)
-    done = run_child(root, action, NEVER, False, template["three"], template["second"])
+def kill_points(template, action: str) -> list[tuple[int, bool]]:
+    done = run_child(template["locations"].copy(), action, NEVER, False, template["three"], template["second"])
     assert done.returncode == 0, done.stderr
     writes = json.loads(done.stdout.strip().splitlines()[-1])["writes"]
     assert writes >= 3
@@ -165,13 +199,12 @@ def kill_points(template, action: str, tmp_path) -> list[tuple[int, bool]]:
 def test_a_process_killed_at_any_write_leaves_every_kept_snapshot_whole_and_the_next_pass_finishes(
         template, tmp_path, action):
     outcomes = set()
-    for at, midway in kill_points(template, action, tmp_path):
-        root = tmp_path / f"{action}-{at}-{int(midway)}"
-        shutil.copytree(template["root"], root)
+    for at, midway in kill_points(template, action):
+        root = template["locations"].copy()
         result = run_child(root, action, at, midway, template["three"], template["second"])
         outcomes.add(result.returncode)
         assert result.returncode in (-signal.SIGKILL, 0), result.stderr
-        store = file_store(root)
+        store = open_location(root)
         # Right after the crash: the kept snapshot is whole; a third one is either invisible or whole.
         assert read_all(store, template["second"]) == template["two"], (at, midway)
         third = f"tenants/{tenant_hash(CLIENT_KEY)}/run3"
