@@ -153,7 +153,8 @@ class Locations:
             client, source, target = self.server.client(), self.template.split(" ")[2], location.split(" ")[2]
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=source):
                 for item in page.get("Contents", []):
-                    client.copy_object(Bucket=target, Key=item["Key"], CopySource={"Bucket": source, "Key": item["Key"]})
+                    client.copy_object(Bucket=target, Key=item["Key"],
+                                       CopySource={"Bucket": source, "Key": item["Key"]})
         return location
 
 

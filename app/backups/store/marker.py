@@ -6,8 +6,8 @@ replaced or moved in storage makes reading fail.
 
 Format 2 (shared objects) adds, per file, where its bytes are when they are not the snapshot's own file: `object`
 (a blob holding it whole) or `ranges` (a recipe of pack ranges); and to the header `storedBytes` (every byte the
-snapshot references, shared ones included) and `addedBytes` (what its publish added to storage besides the marker). Format 1 markers,
-written before, are read as they are: every file is the snapshot's own.
+snapshot references, shared ones included) and `addedBytes` (what its publish added to storage besides the marker).
+Format 1 markers, written before, are read as they are: every file is the snapshot's own.
 """
 from __future__ import annotations
 

@@ -119,7 +119,8 @@ def test_retention_sweeps_what_only_deleted_snapshots_referenced_and_keeps_every
         assert apply_retention(T0, store, sealer) == 1
     assert len(list(store.backend.list(blobs))) == 2
     with app.app_context():
-        assert sweep_unreferenced(T0, store, sealer, older_than=utcnow() + timedelta(seconds=5)) == (1, encrypted_size(20_000))
+        swept = sweep_unreferenced(T0, store, sealer, older_than=utcnow() + timedelta(seconds=5))
+    assert swept == (1, encrypted_size(20_000))
     assert len(list(store.backend.list(blobs))) == 1
     files = {p: b"".join(c) for p, c in store.iter_files(get_run(app, new).snapshot_key, data_key)}
     assert files["attachments/a2"] == kept and "attachments/a1" not in files
