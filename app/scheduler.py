@@ -15,7 +15,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from flask import Flask
 
 from .backups.lifecycle.purge import purge_due
-from .backups.lifecycle.retention import apply_retention
+from .backups.lifecycle.retention import apply_retention, sweep_unreferenced
 from .backups.runs.claims import take_over_expired
 from .backups.runs.enqueue import enqueue_due
 from .backups.runs.worker import WorkerPool
@@ -56,7 +56,7 @@ def takeover_job(app: Flask, services: Services) -> int:
 
 def retention_job(app: Flask, services: Services) -> int:
     with app.app_context():
-        return apply_retention(utcnow(), services.store)
+        return apply_retention(utcnow(), services.store, services.sealer)
 
 
 def alerts_job(app: Flask, services: Services) -> int:
@@ -74,7 +74,11 @@ def cleanup_job(app: Flask, services: Services) -> int:
     with app.app_context():
         # Pacer rows of tenants that went quiet are pruned here; active pacers prune their own.
         prune_all(db.engine, older_than=3600)
-        return services.store.cleanup_incomplete(utcnow() - INCOMPLETE_AFTER)
+        now = utcnow()
+        cleaned = services.store.cleanup_incomplete(now - INCOMPLETE_AFTER)
+        # Objects of every tenant (uninstalled ones in their grace period too) that no stored snapshot needs.
+        swept, _ = sweep_unreferenced(now, services.store, services.sealer, older_than=now - INCOMPLETE_AFTER)
+        return cleaned + swept
 
 
 # Every job by its scheduler id, with what its count means: `flask jobs run` runs them now, by name.
@@ -83,7 +87,7 @@ JOBS = {
     "take-over-expired": (takeover_job, "runs taken from workers that stopped or cancelled"),
     "retention": (retention_job, "snapshots deleted by retention"),
     "uninstall-purge": (purge_job, "uninstalled sites purged after their grace period"),
-    "storage-cleanup": (cleanup_job, "interrupted uploads or deletions cleaned up"),
+    "storage-cleanup": (cleanup_job, "interrupted uploads or deletions cleaned up, unreferenced objects swept"),
     "backup-alerts": (alerts_job, "sites whose backup health was assessed for alerts"),
 }
 HOURLY_JOBS = ("retention", "uninstall-purge", "storage-cleanup")

@@ -1,4 +1,5 @@
-"""`flask storage cleanup [--older-than 1h]`: remove what interrupted attempts left, and say what it removed."""
+"""`flask storage cleanup [--older-than 1h]`: remove what interrupted attempts left and the shared objects no stored
+snapshot references, and say what it removed."""
 from __future__ import annotations
 
 import re
@@ -10,6 +11,7 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
+from ..backups.lifecycle.retention import sweep_unreferenced
 from ..backups.store.backend import StorageError
 from ..extensions import db
 from ..models import BackupRun, utcnow
@@ -57,7 +59,8 @@ def remove_local_leftovers(root: Path, older_than: datetime, active_run_ids: set
 @click.option("--older-than", "older_than", default="1h", show_default=True, metavar="AGE",
               help="Only what was last written longer ago than this (an upload may be under way): 30m, 1h, 2d.")
 def cleanup_command(older_than: str) -> None:
-    """Remove unpublished data of interrupted attempts (storage, and this host's temporary folder)."""
+    """Remove unpublished data of interrupted attempts (storage, and this host's temporary folder) and stored
+    objects no snapshot references any more."""
     try:
         age = parse_age(older_than)
     except ValueError as exc:
@@ -75,10 +78,12 @@ def cleanup_command(older_than: str) -> None:
         removed = services.store.cleanup_incomplete(now - age, report=report)
     except StorageError as exc:
         raise click.ClickException(str(exc)) from None
+    swept, freed = sweep_unreferenced(now, services.store, services.sealer, older_than=now - age, report=report)
     active = set(db.session.scalars(select(BackupRun.id).where(BackupRun.status == "running")))
     db.session.rollback()
     local = remove_local_leftovers(services.config.temp_path, now - age, active)
     for path in local:
         click.echo(f"removed local temporary data {path}")
-    click.echo(f"Done: {removed} interrupted item(s) removed from {services.store.url}, {len(local)} local "
-               f"folder(s); nothing written in the last {duration(age.total_seconds())} was touched.")
+    click.echo(f"Done: {removed} interrupted item(s) removed from {services.store.url}, {swept} unreferenced "
+               f"object(s) swept ({size(freed)}), {len(local)} local folder(s); nothing written in the last "
+               f"{duration(age.total_seconds())} was touched.")

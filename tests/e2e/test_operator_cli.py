@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from app.backups.lifecycle.datakeys import data_key_for
 from app.crypto import tenant_hash
 from app.extensions import db
 from app.models import BackupRun, BackupSettings, CredentialAudit, Tenant, TenantDataKey, new_id, utcnow
@@ -114,11 +115,12 @@ def test_backup_queue_of_an_empty_queue_says_so(app):
 
 
 def crashed_publish(store, client_key: str, run_id: str, folder: Path, data_key: bytes) -> None:
-    """Publish in a child process killed after its first file: the upload is left behind, unpublished."""
+    """Publish in a child process killed after its manifest: the upload is left behind, unpublished."""
     pid = os.fork()
     if pid == 0:
         try:
-            store.publish(client_key, run_id, folder, data_key, progress=lambda rel, n: os._exit(0))
+            store.publish(client_key, run_id, folder, data_key,
+                          progress=lambda rel, n: os._exit(0) if rel == "manifest.json" else None)
         finally:
             os._exit(1)
     os.waitpid(pid, 0)
@@ -150,10 +152,35 @@ def test_storage_cleanup_removes_old_interrupted_uploads_prints_them_and_leaves_
     old = f"tenants/{tenant_hash('jira:old')}/run-old/"
     assert f"removed {old}" in result.output and "(an unpublished upload): 1 object(s)" in result.output
     assert f"removed local temporary data {temp / 'deadrun-abc'}" in result.output
-    assert "Done: 1 interrupted item(s) removed" in result.output
+    assert "Done: 1 interrupted item(s) removed" in result.output and "0 unreferenced object(s) swept" in result.output
     assert not list((storage_root / "tenants" / tenant_hash("jira:old")).rglob("*.gz"))
     assert list((storage_root / "tenants" / tenant_hash("jira:new")).rglob("*")), "a recent upload was removed"
     assert not (temp / "deadrun-abc").exists()
+
+
+def test_storage_cleanup_sweeps_objects_only_deleted_snapshots_referenced(app, tmp_path):
+    services = services_of(app)
+    store = services.store
+    tenant_id = add_tenant(app, "alpha", settings={})
+    kept = add_snapshot(app, tenant_id, utcnow(), tmp_path, store)
+    with app.app_context():
+        data_key = data_key_for(db.session.get(Tenant, tenant_id), utcnow(), services.sealer)
+    folder = write_snapshot_folder(tmp_path / "gone", {"manifest.json": b"{}", "attachments/a1": b"y" * 7000})
+    gone = store.publish("alpha", "run-gone", folder, data_key)
+    store.delete(gone)
+    storage_root = Path(store.backend.root)
+    age_files(storage_root, 3 * 3600)
+    blobs = storage_root / "tenants" / tenant_hash("alpha") / "objects" / "blobs"
+    assert len(list(blobs.iterdir())) == 1
+    result = invoke(app, "storage", "cleanup")
+    assert result.exit_code == 0, result.output
+    assert f"removed tenants/{tenant_hash('alpha')}/objects (objects no snapshot references): 1 object(s)" \
+        in result.output
+    assert "1 unreferenced object(s) swept" in result.output
+    assert not blobs.exists() or not list(blobs.iterdir())
+    with app.app_context():
+        key = db.session.get(BackupRun, kept).snapshot_key
+    assert b"".join(b"".join(chunks) for _, chunks in store.iter_files(key, data_key))
 
 
 @pytest.mark.parametrize("value, message", [("soon", "expected a number and a unit"), ("10s", "at least 1m")])

@@ -42,6 +42,12 @@ def data_key_for(tenant: Tenant, now: datetime, sealer: Sealer) -> bytes:
     return sealer.open_bytes(tenant.client_key, DATA_KEY_FIELD, wrapped)
 
 
+def existing_data_key(tenant: Tenant, sealer: Sealer) -> bytes | None:
+    """The tenant's data key if it has one (never creates it: a shredded tenant stays shredded)."""
+    wrapped = _stored(tenant)
+    return None if wrapped is None else sealer.open_bytes(tenant.client_key, DATA_KEY_FIELD, wrapped)
+
+
 def has_data_key(tenant: Tenant) -> bool:
     return _stored(tenant) is not None
 

@@ -1,20 +1,32 @@
-"""Retention: delete whole snapshots older than the tenant keeps, never its newest succeeded one.
+"""Retention: delete whole snapshots older than the tenant keeps, never its newest succeeded one; then sweep the
+tenant's shared objects no kept snapshot references any more.
 
 Order of a deletion: the run record says `deleted_at` first (committed), then storage deletes, then the run's
 `snapshot_key` is cleared. A crash in between leaves a run marked deleted whose bytes may remain, and the next
 pass finishes the deletion; never a run that points at a snapshot which is gone without a record of it.
+
+Deleting a snapshot removes only its marker and own files; objects it shared with others stay until a sweep
+(`SnapshotStore.sweep`) finds no complete snapshot referencing them — judged from storage's markers, not from the
+database, so a snapshot still stored is never swept from under, whatever state a crash left the records in.
 """
 from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Callable, Iterable
 
 from sqlalchemy import select, update
 
 from ...extensions import db
-from ...models import BackupRun, BackupSettings, Tenant
+from ...models import BackupRun, BackupSettings, Tenant, TenantDataKey
+from ...sealing import Sealer
+from .datakeys import existing_data_key
 
 logger = logging.getLogger(__name__)
+
+# Objects younger than this are never swept: they may belong to a publish still uploading (a publish that takes
+# longer is caught by its own check before it reveals anything, and simply fails).
+SWEEP_GRACE = timedelta(hours=6)
 
 
 def snapshots_to_delete(
@@ -37,8 +49,11 @@ def snapshots_to_delete(
     return doomed
 
 
-def apply_retention(now: datetime, store) -> int:
-    """Delete the snapshots every installed tenant's retention no longer keeps; return how many."""
+def apply_retention(now: datetime, store, sealer: Sealer | None = None) -> int:
+    """Delete the snapshots every installed tenant's retention no longer keeps; return how many.
+
+    With the `sealer` (to open data keys), each such tenant's unreferenced shared objects are swept afterwards.
+    """
     finish_pending_deletions(store)
     rows = db.session.execute(
         select(BackupRun.id, BackupRun.tenant_id, BackupRun.finished_at,
@@ -62,7 +77,36 @@ def apply_retention(now: datetime, store) -> int:
         pairs = [(row.id, row.finished_at or now) for row in tenant_rows]
         for run_id in snapshots_to_delete(pairs, days, count, now):
             deleted += delete_snapshot(run_id, now, store)
+    if sealer is not None:
+        sweep_unreferenced(now, store, sealer, tenant_ids=by_tenant.keys())
     return deleted
+
+
+def sweep_unreferenced(now: datetime, store, sealer: Sealer, *, tenant_ids: Iterable[int] | None = None,
+                       older_than: datetime | None = None,
+                       report: Callable[[str, int, int], None] | None = None) -> tuple[int, int]:
+    """Sweep the shared objects of tenants with a data key (all, or `tenant_ids`): (objects, bytes) removed.
+
+    A tenant whose sweep fails (storage down, a marker unreadable) is logged and left for the next pass.
+    """
+    query = select(Tenant).join(TenantDataKey, TenantDataKey.tenant_id == Tenant.id).order_by(Tenant.id)
+    if tenant_ids is not None:
+        query = query.where(Tenant.id.in_(list(tenant_ids)))
+    tenants = db.session.scalars(query).all()
+    cutoff = older_than or now - SWEEP_GRACE
+    removed = freed = 0
+    for tenant in tenants:
+        data_key = existing_data_key(tenant, sealer)
+        db.session.rollback()
+        if data_key is None:
+            continue  # shredded meanwhile: its storage goes with the purge
+        try:
+            objects, size = store.sweep(tenant.client_key, cutoff, data_key, report=report)
+        except Exception as exc:  # storage down: nothing was removed that a kept snapshot needs; retried next pass
+            logger.warning("storage sweep of tenant %s failed (%s); will retry", tenant.id, type(exc).__name__)
+            continue
+        removed, freed = removed + objects, freed + size
+    return removed, freed
 
 
 def delete_snapshot(run_id: str, now: datetime, store) -> int:

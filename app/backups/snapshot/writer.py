@@ -1,15 +1,20 @@
 """Writing an `xray-backup/1` snapshot folder: records and attachments streamed in, every file fsynced, manifest last.
 
+Each gzip JSON-lines file is a sequence of gzip members, one per record (still one valid gzip file: Python's gzip,
+zcat and the verifier read every member). The same record always compresses to the same bytes (zlib's gzip header
+has mtime 0 and no name; the level is fixed), so storage can recognise a record it already holds and keep it once
+(see app/backups/store/packing.py). An empty file is one empty member, so it is still a gzip file.
+
 Pure: no Flask, no database, no network.
 """
 from __future__ import annotations
 
-import gzip
 import hashlib
 import io
 import json
 import os
 import shutil
+import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,26 +48,33 @@ class _HashingFile(io.RawIOBase):
         return len(view)
 
 
+COMPRESS_LEVEL = 6
+
+
+def record_member(line: bytes) -> bytes:
+    """One gzip member holding one line: mtime 0, no file name, a fixed level, so the same line gives the same bytes."""
+    return zlib.compress(line, level=COMPRESS_LEVEL, wbits=31)
+
+
 class _JsonLinesFile:
-    """One gzip JSON-lines file being written: lines counted, compressed bytes hashed."""
+    """One gzip JSON-lines file being written, one gzip member per record: lines counted, compressed bytes hashed."""
 
     def __init__(self, path: Path):
         self.path = path
         self._raw = open(path, "wb")
         self._hashing = _HashingFile(self._raw)
-        # mtime=0 and no file name in the header: the same records give the same bytes.
-        self._gzip = gzip.GzipFile(filename="", mode="wb", fileobj=self._hashing, mtime=0, compresslevel=6)
         self.count = 0
         self.closed = False
 
     def write(self, record: dict) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
-        self._gzip.write(line.encode("utf-8") + b"\n")
+        self._hashing.write(record_member(line.encode("utf-8") + b"\n"))
         self.count += 1
 
     def close(self) -> dict:
         if not self.closed:
-            self._gzip.close()
+            if not self.count:
+                self._hashing.write(record_member(b""))  # an empty file is still a gzip file
             self._raw.flush()
             os.fsync(self._raw.fileno())
             self._raw.close()
@@ -72,7 +84,6 @@ class _JsonLinesFile:
 
     def discard(self) -> None:
         if not self.closed:
-            self._gzip.close()
             self._raw.close()
             self.closed = True
 

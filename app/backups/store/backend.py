@@ -53,8 +53,9 @@ class BlobBackend(ABC):
         """Store a small blob only if none exists under the key; False when one does (the reveal of a publish)."""
 
     @abstractmethod
-    def open(self, key: str) -> BinaryIO:
-        """A readable stream of a blob (`read(n)`, `close()`); BlobNotFound when absent."""
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        """A readable stream of a blob from `offset` on (`read(n)`, `close()`; empty past the end); BlobNotFound
+        when absent."""
 
     def read(self, key: str) -> bytes | None:
         """A small blob whole, or None when absent."""

@@ -59,7 +59,7 @@ def _aad(header: bytes, index: int, final: bool, context: str) -> bytes:
     return header + struct.pack("!QB", index, 1 if final else 0) + context.encode("utf-8")
 
 
-def _read_full(src: BinaryIO, size: int) -> bytes:
+def read_exactly(src: BinaryIO, size: int) -> bytes:
     """Read exactly `size` bytes, fewer only at end of stream (raw streams may return short reads)."""
     parts = []
     remaining = size
@@ -81,10 +81,10 @@ def encrypt_chunks(src: BinaryIO, data_key: bytes, context: str, chunk_size: int
     aead = _file_key(data_key, salt)
     yield header
     index = 0
-    current = _read_full(src, chunk_size)
+    current = read_exactly(src, chunk_size)
     while True:
         # Read one chunk ahead: only then is it known whether the current chunk is the last.
-        following = _read_full(src, chunk_size) if len(current) == chunk_size else b""
+        following = read_exactly(src, chunk_size) if len(current) == chunk_size else b""
         final = not following
         nonce = os.urandom(NONCE_SIZE)
         yield nonce + aead.encrypt(nonce, current, _aad(header, index, final, context))
@@ -93,24 +93,41 @@ def encrypt_chunks(src: BinaryIO, data_key: bytes, context: str, chunk_size: int
         current, index = following, index + 1
 
 
-def decrypt_chunks(src: BinaryIO, data_key: bytes, context: str) -> Iterator[bytes]:
-    """Yield the plaintext of an encrypted stream chunk by chunk; raise EnvelopeError on any mismatch."""
-    header = _read_full(src, HEADER_SIZE)
+def header_chunk_size(header: bytes, context: str) -> int:
+    """The chunk size a file's header names; EnvelopeError when it is not a sound header."""
     if len(header) < HEADER_SIZE:
         raise EnvelopeError(context, "the stored file is shorter than its header")
-    magic, chunk_size, salt = _HEADER.unpack(header)
+    magic, chunk_size, _ = _HEADER.unpack(header[:HEADER_SIZE])
     if magic != MAGIC:
         raise EnvelopeError(context, "not an encrypted snapshot file")
     if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
         raise EnvelopeError(context, "the header names an impossible chunk size")
-    aead = _file_key(data_key, salt)
+    return chunk_size
+
+
+def chunk_offset(index: int, chunk_size: int) -> int:
+    """Where encrypted chunk `index` starts in the stored file (chunks have a fixed stored size but the last)."""
+    return HEADER_SIZE + index * (NONCE_SIZE + chunk_size + TAG_SIZE)
+
+
+def decrypt_chunks(src: BinaryIO, data_key: bytes, context: str, *, header: bytes | None = None,
+                   first_index: int = 0) -> Iterator[bytes]:
+    """Yield the plaintext of an encrypted stream chunk by chunk; raise EnvelopeError on any mismatch.
+
+    Random access: with the file's `header` already read, `src` may start at chunk `first_index`'s offset
+    (`chunk_offset`); every chunk is still authenticated with its index and whether it is the last.
+    """
+    if header is None:
+        header = read_exactly(src, HEADER_SIZE)
+    chunk_size = header_chunk_size(header, context)
+    aead = _file_key(data_key, _HEADER.unpack(header)[2])
     block = NONCE_SIZE + chunk_size + TAG_SIZE
-    index = 0
-    current = _read_full(src, block)
+    index = first_index
+    current = read_exactly(src, block)
     while True:
         if len(current) < NONCE_SIZE + TAG_SIZE:
             raise EnvelopeError(context, f"chunk {index} is truncated")
-        following = _read_full(src, block) if len(current) == block else b""
+        following = read_exactly(src, block) if len(current) == block else b""
         final = not following
         try:
             plain = aead.decrypt(current[:NONCE_SIZE], current[NONCE_SIZE:], _aad(header, index, final, context))

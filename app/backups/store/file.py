@@ -92,12 +92,15 @@ class FileBackend(BlobBackend):
             fsync_dir(final.parent)
             return True
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
         with self._disk("reading a snapshot"):
             try:
-                return _DiskReader(self, self._path(key).open("rb"))
+                fh = self._path(key).open("rb")
             except (FileNotFoundError, NotADirectoryError):
                 raise BlobNotFound(key) from None
+            if offset:
+                fh.seek(offset)
+            return _DiskReader(self, fh)
 
     def size(self, key: str) -> int | None:
         with self._disk("reading a snapshot"):

@@ -5,6 +5,7 @@ size) and become visible only when complete; `put_if_absent` is a conditional wr
 """
 from __future__ import annotations
 
+import io
 import logging
 from contextlib import contextmanager
 from datetime import datetime
@@ -45,6 +46,8 @@ def make_s3_client(endpoint_url: str | None = None, *, max_attempts: int = 4, co
         # Every stored byte is authenticated by the envelope on read, which also covers multipart objects whose
         # composite checksums some stores report in a form botocore cannot check.
         response_checksum_validation="when_required",
+        # Reading a snapshot keeps one stream per pack it reads from (objects.MAX_OPEN_PACKS), plus uploads.
+        max_pool_connections=40,
     )
     return boto3.session.Session(**session_kwargs).client("s3", endpoint_url=endpoint_url, config=config)
 
@@ -142,13 +145,18 @@ class S3Backend(BlobBackend):
             self.client.put_object(**arguments)
             return True
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, offset: int = 0) -> BinaryIO:
+        arguments = {"Bucket": self.bucket, "Key": self._key(key)}
+        if offset:
+            arguments["Range"] = f"bytes={offset}-"
         with self._s3("reading a snapshot"):
             try:
-                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+                response = self.client.get_object(**arguments)
             except ClientError as exc:
                 if self._code(exc) in _NOT_FOUND:
                     raise BlobNotFound(key) from None
+                if offset and self._code(exc) == "InvalidRange":
+                    return io.BytesIO(b"")  # past the end: nothing to read, as on a disk
                 raise
         return _BodyReader(self, response["Body"])
 

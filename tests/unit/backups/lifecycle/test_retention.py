@@ -1,15 +1,20 @@
 """Retention deletes whole snapshots only after the run record says so, and never the newest one."""
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 import pytest
 
+from app.backups.lifecycle.datakeys import data_key_for
+from app.backups.lifecycle.retention import apply_retention, snapshots_to_delete, sweep_unreferenced
+from app.backups.store.envelope import encrypted_size
+from app.crypto import tenant_hash
+from app.extensions import db
+from app.models import BackupRun, Tenant, new_id, utcnow
 from app.services import current_services, services_of
-from app.backups.lifecycle.retention import apply_retention, snapshots_to_delete
-
-
 from tests.support.queue import T0, add_snapshot, add_tenant, get_run
+from tests.support.storage import write_snapshot_folder
 
 DAY = timedelta(days=1)
 
@@ -96,3 +101,41 @@ def test_uninstalled_tenants_keep_their_snapshots_during_the_grace_period(app, t
         db.session.commit()
         assert apply_retention(T0, store) == 0
     assert len(store.list_snapshots("site")) == 2
+
+
+def test_retention_sweeps_what_only_deleted_snapshots_referenced_and_keeps_every_kept_snapshot_whole(
+        app, tmp_path, store):
+    tid = add_tenant(app, "site", settings={"next_run_at": T0 + DAY, "retention_days": 7})
+    with app.app_context():
+        sealer = current_services().sealer
+        data_key = data_key_for(db.session.get(Tenant, tid), T0, sealer)
+    gone, kept = os.urandom(20_000), os.urandom(30_000)
+    old = publish_run(app, tid, store, data_key, tmp_path / "old", T0 - 20 * DAY, {"a1": gone, "a2": kept})
+    new = publish_run(app, tid, store, data_key, tmp_path / "new", T0 - DAY, {"a2": kept}, parent=old)
+    blobs = f"tenants/{tenant_hash('site')}/objects/blobs/"
+    assert len(list(store.backend.list(blobs))) == 2
+    with app.app_context():
+        # Objects of a publish under way are younger than the grace: an early pass frees nothing yet.
+        assert apply_retention(T0, store, sealer) == 1
+    assert len(list(store.backend.list(blobs))) == 2
+    with app.app_context():
+        swept = sweep_unreferenced(T0, store, sealer, older_than=utcnow() + timedelta(seconds=5))
+    assert swept == (1, encrypted_size(20_000))
+    assert len(list(store.backend.list(blobs))) == 1
+    files = {p: b"".join(c) for p, c in store.iter_files(get_run(app, new).snapshot_key, data_key)}
+    assert files["attachments/a2"] == kept and "attachments/a1" not in files
+
+
+def publish_run(app, tenant_id, store, data_key, folder, finished_at, attachments, parent=None) -> str:
+    """A succeeded run whose snapshot holds these attachments (and a parent to share with); return its id."""
+    write_snapshot_folder(folder, {"manifest.json": b"{}", **{f"attachments/{k}": v for k, v in attachments.items()}})
+    run_id = new_id()
+    parent_key = get_run(app, parent).snapshot_key if parent else None
+    with app.app_context():
+        tenant = db.session.get(Tenant, tenant_id)
+        key = store.publish(tenant.client_key, run_id, folder, data_key, parent_key=parent_key)
+        db.session.add(BackupRun(id=run_id, tenant_id=tenant_id, status="succeeded", trigger="scheduled",
+                                 slot_at=finished_at, queued_at=finished_at, started_at=finished_at,
+                                 finished_at=finished_at, snapshot_key=key))
+        db.session.commit()
+    return run_id

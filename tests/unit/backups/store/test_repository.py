@@ -229,7 +229,10 @@ def test_concurrent_publishers_of_one_run_leave_one_whole_snapshot(backend, tmp_
     assert not errors and len(set(keys)) == 1
     assert read_all(store, keys[0], data_key) in [sample_files_from(f) for f in folders]
     store.cleanup_incomplete(now() + timedelta(seconds=5))
-    assert len(raw.keys()) == len(sample_files(0)) + 1  # one snapshot's files and its marker
+    store.sweep(CLIENT_KEY, now() + timedelta(seconds=5), data_key)
+    # One snapshot: its marker, its own manifest.json and tests.jsonl.gz (not gzip: stored whole), the attachment's
+    # blob; its empty attachments.jsonl.gz is a recipe of no ranges.
+    assert len(raw.keys()) == 4
     assert store.list_snapshots(CLIENT_KEY) == keys[:1]
 
 
@@ -243,7 +246,9 @@ def test_exists_list_and_size_see_complete_snapshots_per_tenant(backend, folder,
     assert store.list_snapshots(OTHER_CLIENT_KEY) == [theirs]
     assert store.exists(one) and store.exists(theirs)
     assert not store.exists(f"tenants/{tenant_hash(CLIENT_KEY)}/run9")
-    stored_one = [k for k in raw.keys() if f"/{one.split('/')[-1]}/" in k]
+    # Its size counts what it references: its own files and marker, and the attachment blob it shares with run2.
+    stored_one = [k for k in raw.keys() if f"/{one.split('/')[-1]}/" in k or "/objects/" in k and "/blobs/" in k
+                  and tenant_hash(CLIENT_KEY) in k]
     assert store.size(one) == sum(len(raw.read(k)) for k in stored_one)
     assert store.size(one) > sum(len(v) for v in sample_files_from(folder).values())
 
@@ -285,10 +290,11 @@ def test_unknown_or_malformed_keys_are_not_found(backend, data_key, key):
 def test_a_crashed_publisher_leaves_nothing_visible_and_cleanup_waits_for_the_cutoff(backend, folder, data_key):
     store, raw = backend
     pid = os.fork()
-    if pid == 0:  # the publisher "process", killed outright after its first file: no cleanup runs
+    if pid == 0:  # the publisher "process", killed outright after its manifest: no cleanup runs
         try:
             child = _fresh_store(store)
-            child.publish(CLIENT_KEY, "run1", folder, data_key, progress=lambda rel, n: os._exit(0))
+            child.publish(CLIENT_KEY, "run1", folder, data_key,
+                          progress=lambda rel, n: os._exit(0) if rel == "manifest.json" else None)
         finally:
             os._exit(1)
     _, status = os.waitpid(pid, 0)
@@ -300,6 +306,9 @@ def test_a_crashed_publisher_leaves_nothing_visible_and_cleanup_waits_for_the_cu
     assert store.cleanup_incomplete(now() - timedelta(minutes=10)) == 0  # might be a publisher still at work
     assert raw.keys() == leftovers
     assert store.cleanup_incomplete(now() + timedelta(seconds=5)) == 1
+    assert [k for k in raw.keys() if "/objects/" not in k] == []  # the uploaded blob waits for the sweep
+    assert store.sweep(CLIENT_KEY, now() - timedelta(minutes=10), data_key) == (0, 0)  # might be in use soon
+    assert store.sweep(CLIENT_KEY, now() + timedelta(seconds=5), data_key)[0] == 1
     assert raw.keys() == []
     key = store.publish(CLIENT_KEY, "run1", folder, data_key)
     assert read_all(store, key, data_key) == sample_files_from(folder)
@@ -340,13 +349,16 @@ def test_a_file_store_failing_mid_publish_raises_and_publishes_nothing(tmp_path,
     run_folder = tmp_path / "store" / "tenants" / tenant_hash(CLIENT_KEY) / "run1"
 
     def lose_the_disk(rel, size):  # the run's folder turns unusable under the publisher, as on a failing disk
-        shutil.rmtree(run_folder)
-        run_folder.write_bytes(b"")
+        if rel == "manifest.json":
+            shutil.rmtree(run_folder)
+            run_folder.write_bytes(b"")
 
     with pytest.raises(StorageUnavailable, match="writable"):
         store.publish(CLIENT_KEY, "run1", folder, data_key, progress=lose_the_disk)
     assert store.list_snapshots(CLIENT_KEY) == []
     run_folder.unlink()
+    assert [k for k in RawFiles(store).keys() if "/objects/" not in k] == []
+    store.sweep(CLIENT_KEY, now() + timedelta(seconds=5), data_key)
     assert RawFiles(store).keys() == []
 
 
@@ -373,6 +385,7 @@ def test_s3_going_down_mid_publish_raises_and_publishes_nothing(folder, data_key
         assert not after.exists(f"tenants/{tenant_hash(CLIENT_KEY)}/run1")
         assert not [k for k in RawObjects(after).keys() if k.endswith(MARKER)]
         after.cleanup_incomplete(now() + timedelta(seconds=5))
+        after.sweep(CLIENT_KEY, now() + timedelta(seconds=5), data_key)
         assert RawObjects(after).keys() == []
     finally:
         revived.stop()
@@ -426,7 +439,7 @@ def test_large_files_go_up_in_parts_and_come_back_whole(s3_store_factory, tmp_pa
     store = s3_store_factory(part_size=5 * 1024 * 1024)
     big = os.urandom(1024 * 1024) * 12
     key = store.publish(CLIENT_KEY, "run1", write_snapshot_folder(tmp_path / "big", {"attachments/a": big}), data_key)
-    stored = next(k for k in RawObjects(store).keys() if k.endswith("attachments/a"))
+    stored = next(k for k in RawObjects(store).keys() if "/objects/blobs/" in k)
     assert store.backend.client.head_object(Bucket=store.backend.bucket, Key=stored)["ETag"].strip('"').endswith("-3")
     assert read_all(store, key, data_key) == {"attachments/a": big}
 

@@ -86,7 +86,7 @@ def test_a_missing_snapshot_or_wrong_key_fails_before_the_first_byte(store, tmp_
 def test_a_tampered_file_breaks_the_stream_instead_of_completing_the_zip(store, tmp_path):
     files = {"a-first.json": b"{}" * 1000, "attachments/evidence": os.urandom(3 * 1024 * 1024)}
     key = publish(store, tmp_path, files)
-    (stored,) = (store.backend.root / key).glob("*/attachments/evidence")
+    (stored,) = (store.backend.root / key).parent.glob("objects/blobs/*")  # attachments are shared blobs
     data = bytearray(stored.read_bytes())
     data[-5] ^= 0x01  # in the last chunk: earlier chunks decrypt and stream first
     stored.write_bytes(bytes(data))
