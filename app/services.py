@@ -6,6 +6,7 @@ commands looks it up by itself.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from flask import Flask, current_app
@@ -13,6 +14,7 @@ from flask import Flask, current_app
 from .alerts.channels import EmailChannel, WebhookChannel
 from .alerts.service import AlertService
 from .alerts.settings import AlertSettingsStore
+from .backups.lifecycle.retention import retain_after_run
 from .backups.runs.status import RetryPolicy
 from .backups.store.registry import open_store
 from .backups.store.repository import SnapshotStore
@@ -22,6 +24,7 @@ from .connect.forge_keys import ForgeKeySet
 from .connect.install_keys import InstallKeyFetcher
 from .credentials.people import DisplayNames
 from .credentials.service import CredentialService
+from .extensions import db
 from .models import utcnow
 from .ops.probes import Probes
 from .sealing import Sealer
@@ -29,6 +32,7 @@ from .urls import GuardedSession, Purpose, guarded_session, policy_for
 from .xray.shared_pacer import PacerRegistry
 
 EXTENSION = "xray_backup"
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,7 +57,14 @@ class Services:
     names: DisplayNames | None = None  # other admins' display names, from Jira
 
     def run_ended(self, run_id: str) -> None:
-        """A run has ended (runs/status.settle calls this): the alerts look at its tenant's health."""
+        """A run has ended (runs/status.settle calls this): retention after a success, then the alerts look at its
+        tenant's health. Neither may change how the run ended: failures are logged, the hourly passes retry."""
+        try:
+            retain_after_run(run_id, utcnow(), self.store, self.sealer)
+        except Exception as exc:
+            db.session.rollback()
+            logger.warning("retention after run %s failed (%s); the hourly pass will retry", run_id,
+                           type(exc).__name__)
         if self.alerts is not None:
             self.alerts.run_ended(run_id)
 

@@ -106,8 +106,7 @@ def backup(sim, store: SnapshotStore, work: Path, name: str, parent_dir: Path | 
         IncrementalExporter(client, writer, parent, since=since_for(parent.started_at)).export(sim.dataset.projects)
     writer.finish(finished_at=started, requests=client.stats.requests)
     assert verify_snapshot(work / name).ok
-    size = sum(p.stat().st_size for p in (work / name).rglob("*") if p.is_file())
-    key, stored = publish_snapshot(store, TENANT, name, work / name, DATA_KEY, parent_key=parent_key, size=size)
+    key, stored = publish_snapshot(store, TENANT, name, work / name, DATA_KEY, parent_key=parent_key)
     return {"requests": client.stats.requests, "downloads": sim.stats().get("attachment", 0) - before,
             "stored": stored, "key": key, "dir": work / name}
 
@@ -132,6 +131,14 @@ def measure(scale: int) -> list[dict]:
                 rows.append({"scale": scale, "run": label, "edited": edited, **result,
                              "changed_size": changed_size(previous["dir"], result["dir"])})
                 previous = result
+            # The weekly full read: everything from Xray again, but storage keeps only what changed.
+            day = 5
+            sim.set_clock(skew_seconds=timedelta(days=day).total_seconds())
+            edited = change(sim, 0.05, False, day)
+            sim.set_clock(skew_seconds=(timedelta(days=day) + timedelta(minutes=30)).total_seconds())
+            result = backup(sim, store, work, f"day{day}", None, previous["key"])
+            rows.append({"scale": scale, "run": "full again, 5 % changed", "edited": edited, **result,
+                         "changed_size": changed_size(previous["dir"], result["dir"])})
     finally:
         shutil.rmtree(work, ignore_errors=True)
     full_requests = rows[0]["requests"]

@@ -25,7 +25,9 @@ def backup_health(tenant: Tenant, now: datetime) -> dict:
         .order_by(BackupRun.finished_at.desc()).limit(1)).first()
     last_success = db.session.scalar(select(func.max(BackupRun.finished_at)).where(
         BackupRun.tenant_id == tenant.id, BackupRun.status == "succeeded", BackupRun.trigger != "imported"))
-    stored = db.session.scalar(select(func.coalesce(func.sum(BackupRun.bytes), 0)).where(
+    # Snapshots share what did not change: each kept run counts what it added (older runs: their whole size).
+    stored = db.session.scalar(select(func.coalesce(func.sum(func.coalesce(BackupRun.stored_bytes, BackupRun.bytes)),
+                                                    0)).where(
         BackupRun.tenant_id == tenant.id, BackupRun.status == "succeeded", BackupRun.snapshot_key.is_not(None),
         BackupRun.deleted_at.is_(None)))
     return {

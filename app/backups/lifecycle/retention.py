@@ -49,8 +49,17 @@ def snapshots_to_delete(
     return doomed
 
 
-def apply_retention(now: datetime, store, sealer: Sealer | None = None) -> int:
-    """Delete the snapshots every installed tenant's retention no longer keeps; return how many.
+def retain_after_run(run_id: str, now: datetime, store, sealer: Sealer | None = None) -> int:
+    """After a succeeded backup, apply its tenant's retention at once (not only at the hourly pass)."""
+    run = db.session.get(BackupRun, run_id)
+    tenant_id = run.tenant_id if run is not None and run.status == "succeeded" else None
+    db.session.rollback()
+    return apply_retention(now, store, sealer, tenant_ids=[tenant_id]) if tenant_id is not None else 0
+
+
+def apply_retention(now: datetime, store, sealer: Sealer | None = None, *,
+                    tenant_ids: Iterable[int] | None = None) -> int:
+    """Delete the snapshots every installed tenant's (or those of `tenant_ids`) retention no longer keeps; how many.
 
     With the `sealer` (to open data keys), each such tenant's unreferenced shared objects are swept afterwards.
     """
@@ -65,6 +74,7 @@ def apply_retention(now: datetime, store, sealer: Sealer | None = None) -> int:
             BackupRun.snapshot_key.is_not(None),
             BackupRun.deleted_at.is_(None),
             Tenant.installed.is_(True),
+            *([BackupRun.tenant_id.in_(list(tenant_ids))] if tenant_ids is not None else []),
         )
     ).all()
     db.session.rollback()

@@ -25,6 +25,9 @@ class BackupPlan:
     kind: str
     parent: BackupRun | None  # the run whose snapshot an incremental run builds on
     reason: str | None  # why a run is full, in words an admin reads in its message
+    # The snapshot whose stored records and files the publish may reuse, full runs included: a full run reads
+    # everything from Xray but need not store again what did not change.
+    reuse: BackupRun | None = None
 
 
 def choose_kind(*, full_requested: bool, has_parent: bool, full_due: bool,
@@ -74,4 +77,4 @@ def plan_backup(run: BackupRun, now: datetime) -> BackupPlan:
     last_full = last_full_started(run.tenant_id, run.id)
     kind, reason = choose_kind(full_requested=bool(run.full_requested), has_parent=parent is not None,
                                full_due=full_backup_due(every, last_full, now), full_every_days=every)
-    return BackupPlan(kind, parent if kind == INCREMENTAL else None, reason)
+    return BackupPlan(kind, parent if kind == INCREMENTAL else None, reason, reuse=parent)

@@ -7,7 +7,6 @@ outage) that its caller records with `status.settle`.
 """
 from __future__ import annotations
 
-import inspect
 import logging
 import shutil
 import tempfile
@@ -208,8 +207,8 @@ def _run(run: BackupRun, tenant, access, client, work: Path, services, *, now, s
     size = sum(p.stat().st_size for p in snapshot_dir.rglob("*") if p.is_file())
     counts = writer.counts()
     checkpoint()  # the last moment to learn the run is no longer ours: nothing is published yet
-    parent_key = plan.parent.snapshot_key if parent is not None else None
-    snapshot_key, stored = _publish(tenant, run.id, snapshot_dir, services, now, parent_key=parent_key, size=size)
+    reuse_key = plan.reuse.snapshot_key if plan.reuse is not None else None
+    snapshot_key, stored = _publish(tenant, run.id, snapshot_dir, services, now, parent_key=reuse_key)
     incremental = parent is not None
     changed = exporter.changed_json() if incremental else None
     message = _summary(counts, manifest["warnings"])
@@ -269,35 +268,21 @@ def _export(exporter: Exporter, projects: list[dict]) -> None:
         raise RunFailed(str(exc), reasons.INCOMPLETE_EXPORT) from None
 
 
-def _publish(tenant, run_id: str, snapshot_dir: Path, services, now, *, parent_key: str | None = None,
-             size: int = 0) -> tuple[str, int]:
+def _publish(tenant, run_id: str, snapshot_dir: Path, services, now, *, parent_key: str | None) -> tuple[str, int]:
     try:
         data_key = data_key_for(tenant, now(), services.sealer)
         return publish_snapshot(services.store, tenant.client_key, run_id, snapshot_dir, data_key,
-                                parent_key=parent_key, size=size)
+                                parent_key=parent_key)
     except StorageError as exc:
         raise TransientFailure("The snapshot could not be stored: the backup storage was unavailable.",
                                reasons.STORAGE_UNAVAILABLE, str(exc)) from None
 
 
 def publish_snapshot(store, tenant_key: str, run_id: str, snapshot_dir: Path, data_key: bytes, *,
-                     parent_key: str | None, size: int) -> tuple[str, int]:
-    """Store a snapshot folder; return its key and the bytes this run added to storage.
-
-    A store that reuses what the parent stored takes `parent_key` and reports `added_bytes`; with one that does
-    not, the run added the whole snapshot (`size`).
-    """
-    extra = {"parent_key": parent_key} if parent_key and _accepts(store.publish, "parent_key") else {}
-    key = store.publish(tenant_key, run_id, snapshot_dir, data_key, **extra)
-    added = getattr(store, "added_bytes", None)
-    return key, (added(key) if callable(added) else size)
-
-
-def _accepts(function, name: str) -> bool:
-    try:
-        return name in inspect.signature(function).parameters
-    except (TypeError, ValueError):
-        return False
+                     parent_key: str | None) -> tuple[str, int]:
+    """Store a snapshot folder, reusing what `parent_key` already stored; its key and the bytes it added."""
+    key = store.publish(tenant_key, run_id, snapshot_dir, data_key, parent_key=parent_key)
+    return key, store.added_bytes(key)
 
 
 def _changes_text(changed: dict) -> str:

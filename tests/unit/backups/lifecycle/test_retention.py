@@ -68,6 +68,22 @@ def test_keep_last_n_snapshots(app, tmp_path, store):
     assert sorted(store.list_snapshots("site")) == sorted(get_run(app, run_ids[a]).snapshot_key for a in (1, 2))
 
 
+def test_a_succeeded_run_applies_its_tenants_retention_at_once_and_no_other_tenants(app, tmp_path, store):
+    _, run_ids = make_history(app, tmp_path, store, (1, 2, 3), retention_days=None, retention_count=1)
+    other = add_tenant(app, "other", settings={"next_run_at": T0 + DAY, "retention_days": None, "retention_count": 1})
+    others = [add_snapshot(app, other, T0 - age * DAY, tmp_path, store) for age in (1, 2)]
+    with app.app_context():
+        services_of(app).run_ended(run_ids[1])
+    assert store.list_snapshots("site") == [get_run(app, run_ids[1]).snapshot_key]
+    assert all(get_run(app, r).deleted_at is None for r in others)  # the hourly pass handles other sites
+    with app.app_context():
+        failed = get_run(app, others[0])
+        db.session.execute(BackupRun.__table__.update().where(BackupRun.id == failed.id).values(status="failed"))
+        db.session.commit()
+        services_of(app).run_ended(others[0])  # a run that did not succeed triggers nothing
+    assert all(get_run(app, r).deleted_at is None for r in others)
+
+
 class BrokenStore:
     def __init__(self, real):
         self.real = real
