@@ -12,6 +12,7 @@ Format 1 markers, written before, are read as they are: every file is the snapsh
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import PurePosixPath
@@ -69,7 +70,9 @@ def build_marker(snapshot_key: str, attempt: str, files: list[StoredFile], data_
     }
     index = {"snapshot": snapshot_key, "attempt": attempt, "files": [f.as_index() for f in files]}
     line = json.dumps(header)
-    sealed = encrypt_bytes(json.dumps(index).encode(), data_key, _marker_context(snapshot_key, line))
+    # Compressed: an index names every attachment blob and pack range, and is written by every publish.
+    packed = zlib.compress(json.dumps(index, separators=(",", ":")).encode(), 6)
+    sealed = encrypt_bytes(packed, data_key, _marker_context(snapshot_key, line))
     return line.encode() + b"\n" + sealed
 
 
@@ -90,8 +93,10 @@ def open_marker(raw: bytes, snapshot_key: str, data_key: bytes) -> tuple[str, li
     header = marker_header(raw)
     line, _, sealed = raw.partition(b"\n")
     try:
-        index = json.loads(decrypt_bytes(sealed, data_key, _marker_context(snapshot_key, line.decode())))
-    except EnvelopeError:
+        plain = decrypt_bytes(sealed, data_key, _marker_context(snapshot_key, line.decode()))
+        # Authenticated before it is inflated: only the holder of the data key could have written it.
+        index = json.loads(zlib.decompress(plain) if header["format"] == STORE_FORMAT else plain)
+    except (EnvelopeError, zlib.error):
         raise SnapshotIntegrityError(
             f"the snapshot {snapshot_key} cannot be decrypted: its data key was deleted or does not match, "
             "or the stored marker was tampered with"
