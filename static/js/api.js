@@ -238,6 +238,25 @@
       pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + " UTC";
   }
 
+  /* DOM building for every page's script: attributes set as given (true → present, null/false → absent). */
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (name) {
+      if (name === "text") node.textContent = attrs[name];
+      else if (name === "className") node.className = attrs[name];
+      else if (attrs[name] !== null && attrs[name] !== undefined && attrs[name] !== false) {
+        node.setAttribute(name, attrs[name] === true ? "" : attrs[name]);
+      }
+    });
+    (children || []).forEach(function (child) {
+      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
+  function group(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+
   window.XB = {
     api: {
       get: function (path) { return request("GET", path); },
@@ -258,7 +277,10 @@
     resize: resize,
     state: state,
     ago: ago,
-    formatTime: formatTime
+    formatTime: formatTime,
+    el: el,
+    clear: clear,
+    group: group
   };
 
   if (window.AP && typeof window.AP.resize === "function") {

@@ -21,24 +21,8 @@
   var polls = {};
 
   function $(id) { return document.getElementById(id); }
+  var el = XB.el, clear = XB.clear, group = XB.group;
   function api(path) { return XB.apiUrl(path); }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      if (name === "text") node.textContent = attrs[name];
-      else if (name === "className") node.className = attrs[name];
-      else if (attrs[name] !== null && attrs[name] !== undefined && attrs[name] !== false) {
-        node.setAttribute(name, attrs[name] === true ? "" : attrs[name]);
-      }
-    });
-    (children || []).forEach(function (child) {
-      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
 
   /* ------------------------------------------------------------------ wording (twin of app/presentation.py) */
 
@@ -79,8 +63,6 @@
     var end = ACTIVE[run.status] ? new Date() : parse(run.finishedAt);
     return end ? durationText((end - start) / 1000) : "\u2014";
   }
-
-  function group(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
 
   function size(bytes) {
     if (bytes === null || bytes === undefined) return "\u2014";

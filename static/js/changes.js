@@ -25,24 +25,7 @@
   var view = { run: null, parent: null, opener: null, request: 0 };
 
   function $(id) { return document.getElementById(id); }
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (name) {
-      if (name === "text") node.textContent = attrs[name];
-      else if (name === "className") node.className = attrs[name];
-      else if (attrs[name] !== null && attrs[name] !== undefined && attrs[name] !== false) {
-        node.setAttribute(name, attrs[name]);
-      }
-    });
-    (children || []).forEach(function (child) {
-      if (child) node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
-    });
-    return node;
-  }
-
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); return node; }
-  function group(n) { return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ","); }
+  var el = XB.el, clear = XB.clear, group = XB.group;
 
   function size(bytes) {
     if (bytes === null || bytes === undefined) return "";
