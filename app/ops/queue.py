@@ -40,28 +40,26 @@ def _status(status: str, lease_expires_at: datetime | None, now: datetime) -> st
     return status
 
 
-def backup_entries(session, now: datetime) -> list[QueueEntry]:
-    """Queued and running backup runs, oldest first."""
+def _entries(session, now: datetime, model, job: str, trigger_of: Callable) -> list[QueueEntry]:
+    """Queued and running jobs of one table (both queues have the same lease columns), oldest first."""
     rows = session.execute(
-        select(BackupRun, Tenant.base_url).join(Tenant, Tenant.id == BackupRun.tenant_id)
-        .where(BackupRun.status.in_(("queued", "running"))).order_by(BackupRun.queued_at, BackupRun.id)
+        select(model, Tenant.base_url).join(Tenant, Tenant.id == model.tenant_id)
+        .where(model.status.in_(("queued", "running"))).order_by(model.queued_at, model.id)
     ).all()
-    return [QueueEntry("backup", run.id, run.tenant_id, urlsplit(base_url).hostname or base_url,
-                       _status(run.status, run.lease_expires_at, now), run.trigger, run.queued_at, run.started_at,
-                       run.attempts or 0, run.worker_id, run.lease_expires_at)
-            for run, base_url in rows]
+    return [QueueEntry(job, row.id, row.tenant_id, urlsplit(base_url).hostname or base_url,
+                       _status(row.status, row.lease_expires_at, now), trigger_of(row), row.queued_at,
+                       row.started_at, row.attempts or 0, row.worker_id, row.lease_expires_at)
+            for row, base_url in rows]
+
+
+def backup_entries(session, now: datetime) -> list[QueueEntry]:
+    """Queued and running backup runs."""
+    return _entries(session, now, BackupRun, "backup", lambda run: run.trigger)
 
 
 def restore_entries(session, now: datetime) -> list[QueueEntry]:
-    """Queued and running restores (and dry runs), oldest first; their trigger says which."""
-    rows = session.execute(
-        select(Restore, Tenant.base_url).join(Tenant, Tenant.id == Restore.tenant_id)
-        .where(Restore.status.in_(("queued", "running"))).order_by(Restore.queued_at, Restore.id)
-    ).all()
-    return [QueueEntry("restore", job.id, job.tenant_id, urlsplit(base_url).hostname or base_url,
-                       _status(job.status, job.lease_expires_at, now), "dry run" if job.dry_run else "restore",
-                       job.queued_at, job.started_at, job.attempts or 0, job.worker_id, job.lease_expires_at)
-            for job, base_url in rows]
+    """Queued and running restores; the trigger says whether one is a dry run."""
+    return _entries(session, now, Restore, "restore", lambda job: "dry run" if job.dry_run else "restore")
 
 
 QueueSource = Callable[[object, datetime], list[QueueEntry]]
@@ -69,7 +67,7 @@ _SOURCES: list[QueueSource] = [backup_entries, restore_entries]
 
 
 def register_queue_source(source: QueueSource) -> None:
-    """Add a kind of queued job (the restore engine registers its restores)."""
+    """Add another kind of queued job."""
     if source not in _SOURCES:
         _SOURCES.append(source)
 
