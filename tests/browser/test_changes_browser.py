@@ -7,32 +7,14 @@ import pytest
 
 from tests.support.axe import assert_accessible
 from tests.support.browser import screenshot
+from tests.support.restore import browser_site_with_xray_data
 
 
 @pytest.fixture
 def changes_site(site):
     """The live site with no runs, the simulator's projects in Jira and credentials saved."""
-    from sqlalchemy import delete
-
-    from app.extensions import db
-    from app.models import BackupRun, Tenant
-    from app.restore.models import Restore
-    from app.services import services_of
-    from tests.support.restore import jira_like
-
-    jira = site.jira
-    saved = (list(jira.projects), dict(jira.users), dict(jira.components), dict(jira.versions))
-    jira_like(jira, site.xray.dataset)
-    client_id, secret = site.valid_pair
-    with site.app.app_context():
-        for model in (Restore, BackupRun):
-            db.session.execute(delete(model))
-        db.session.commit()
-        services_of(site.app).credentials.save(db.session.get(Tenant, site.tenant.id), "admin-account",
-                                               {"clientId": client_id, "clientSecret": secret})
-    site.xray.set_faults()
-    yield site
-    jira.projects, jira.users, jira.components, jira.versions = saved
+    with browser_site_with_xray_data(site):
+        yield site
 
 
 def _backup(site) -> str:

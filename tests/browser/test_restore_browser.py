@@ -14,38 +14,20 @@ import time
 import pytest
 
 from tests.support.browser import ROOT, screenshot
+from tests.support.restore import browser_site_with_xray_data
 
 
 @pytest.fixture
 def restore_site(site):
-    """The live site holding the simulator's projects, users, components and versions, with credentials saved."""
-    from sqlalchemy import delete
-
-    from app.extensions import db
-    from app.models import BackupRun, Tenant
-    from app.restore.models import Restore
-    from app.services import services_of
-    from tests.support.restore import jira_like
-
-    jira = site.jira
-    saved = (list(jira.projects), dict(jira.users), dict(jira.components), dict(jira.versions))
-    jira_like(jira, site.xray.dataset)
-    client_id, secret = site.valid_pair
-    with site.app.app_context():
-        for model in (Restore, BackupRun):
-            db.session.execute(delete(model))
-        db.session.commit()
-        services_of(site.app).credentials.save(db.session.get(Tenant, site.tenant.id), "admin-account",
-                                               {"clientId": client_id, "clientSecret": secret})
-    site.xray.set_faults()
-    stop = threading.Event()
-    worker = threading.Thread(target=_work, args=(site.app, stop), daemon=True)
-    worker.start()
-    yield site
-    stop.set()
-    worker.join(30)
-    site.xray.set_faults()
-    jira.projects, jira.users, jira.components, jira.versions = saved
+    """The live site holding the simulator's projects, users, components and versions, with credentials saved,
+    and a restore worker."""
+    with browser_site_with_xray_data(site):
+        stop = threading.Event()
+        worker = threading.Thread(target=_work, args=(site.app, stop), daemon=True)
+        worker.start()
+        yield site
+        stop.set()
+        worker.join(30)
 
 
 def _work(app, stop: threading.Event) -> None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pytest
+from sqlalchemy import delete
 
 from app.backups.lifecycle.datakeys import data_key_for
 from app.backups.runs.claims import claim_next
@@ -345,3 +347,25 @@ def id_mapping(items: list[dict]) -> dict[str, str]:
 def issue_counts(ds) -> dict[str, int]:
     return {name: len(getattr(ds, name)) for name in ("tests", "preconditions", "test_sets", "test_plans",
                                                       "test_executions", "test_runs")}
+
+
+@contextmanager
+def browser_site_with_xray_data(site):
+    """The browser tests' live site holding the simulator's projects, users, components and versions, no runs or
+    restores, and credentials saved; Jira is put back and the simulator's faults cleared afterwards."""
+    jira = site.jira
+    saved = (list(jira.projects), dict(jira.users), dict(jira.components), dict(jira.versions))
+    jira_like(jira, site.xray.dataset)
+    client_id, secret = site.valid_pair
+    with site.app.app_context():
+        for model in (Restore, BackupRun):
+            db.session.execute(delete(model))
+        db.session.commit()
+        services_of(site.app).credentials.save(db.session.get(Tenant, site.tenant.id), "admin-account",
+                                               {"clientId": client_id, "clientSecret": secret})
+    site.xray.set_faults()
+    try:
+        yield site
+    finally:
+        site.xray.set_faults()
+        jira.projects, jira.users, jira.components, jira.versions = saved
