@@ -205,7 +205,6 @@
       return el("li", { text: t });
     })));
     if (run.changed) detail.appendChild(el("p", { className: "xb-muted xb-run-changed", text: changedText(run.changed) }));
-    // ENTRY POINT ("What changed", static/js/changes.js): an incremental run's link to its changes goes here.
     if (active) {
       detail.appendChild(el("div", { className: "xb-progress", "data-progress-for": run.id }, [
         el("span", { className: "xb-spinner", "aria-hidden": "true" }),
