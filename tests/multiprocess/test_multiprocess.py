@@ -196,11 +196,11 @@ def test_a_paused_worker_resumed_after_its_lease_stops_without_publishing(pg_app
     paused.signal(signal.SIGCONT)  # wakes up while the other worker is mid-run
     wait_until(lambda: f"STOPPED {run_id}" in paused.log(), 30, "the resumed worker to stop")
     run = wait_until(lambda: (r := get_run(pg_app, run_id)).status == "succeeded" and r, 60, "success")
-    # Normally the other worker finishes it (attempt 2). On a starved machine the other worker's own heartbeat can
-    # come too late, and the resumed process then takes the run over legitimately (attempt 3): either way exactly
-    # one owner publishes, once, and the stale first attempt never does.
+    # Normally the other worker finishes it (attempt 2). On a starved machine a worker's own heartbeat can come too
+    # late, and the run is then taken over again legitimately (attempt 3 or more, by either process): whatever the
+    # count, exactly one owner publishes, once, and the stale first attempt never does.
     owner, idle = (other, paused) if worker_of(other) in run.worker_id else (paused, other)
-    assert run.attempts == (2 if owner is other else 3)
+    assert run.attempts >= 2
     assert published(owner) == [run_id] and published(idle) == []
     assert stored_entries(pg_app, "site-000") == [run_id]
 
