@@ -146,20 +146,10 @@ class XrayClient:
         def attempt():
             response = self.session.post(f"{self.base_url}/api/v2/graphql", json=body, timeout=self.timeout,
                                          headers=self._auth_header())
-            if response.status_code == 401:
-                raise _Reauthenticate()
-            if response.status_code == 403:
-                raise XrayAuthError("Xray refused access to this data (HTTP 403): " + REJECTED_MESSAGE)
-            self._check_transient(response)
+            self._check_admitted(response, "Xray refused access to this data (HTTP 403): ")
             if response.status_code == 400:
                 raise XrayQueryError(name, error_messages(response), status=400)
-            try:
-                payload = response.json()
-            except ValueError:
-                raise _Retry("a truncated or non-JSON answer", status=response.status_code) from None
-            throttle = throttle_body(payload)
-            if throttle:
-                raise self._throttled(response, throttle)
+            payload = self._payload(response)
             if response.status_code != 200:
                 raise XrayQueryError(name, error_messages(response), status=response.status_code)
             if not isinstance(payload, dict):
@@ -184,20 +174,10 @@ class XrayClient:
         def attempt():
             response = self.session.request(method, url, json=body, params=params, timeout=self.timeout,
                                             headers=self._auth_header())
-            if response.status_code == 401:
-                raise _Reauthenticate()
-            if response.status_code == 403:
-                raise XrayAuthError("Xray refused access (HTTP 403): " + REJECTED_MESSAGE)
-            self._check_transient(response)
+            self._check_admitted(response, "Xray refused access (HTTP 403): ")
             if response.status_code == 404:
                 raise XrayNotFound(name, error_messages(response), status=404)
-            try:
-                payload = response.json()
-            except ValueError:
-                raise _Retry("a truncated or non-JSON answer", status=response.status_code) from None
-            throttle = throttle_body(payload)
-            if throttle:
-                raise self._throttled(response, throttle)
+            payload = self._payload(response)
             if response.status_code != 200:
                 raise XrayQueryError(name, error_messages(response), status=response.status_code)
             return payload
@@ -281,6 +261,25 @@ class XrayClient:
                 self._event("reauthenticate", {"reason": "token about to expire"})
             self.authenticate()
         return {"Authorization": f"Bearer {self._token}"}
+
+    def _check_admitted(self, response, forbidden: str) -> None:
+        """The checks every API answer passes first: a refused token (401: authenticate again), 403, outages."""
+        if response.status_code == 401:
+            raise _Reauthenticate()
+        if response.status_code == 403:
+            raise XrayAuthError(forbidden + REJECTED_MESSAGE)
+        self._check_transient(response)
+
+    def _payload(self, response):
+        """The answer's JSON; a truncated answer is retried, throttling announced in a 200 body waited out."""
+        try:
+            payload = response.json()
+        except ValueError:
+            raise _Retry("a truncated or non-JSON answer", status=response.status_code) from None
+        throttle = throttle_body(payload)
+        if throttle:
+            raise self._throttled(response, throttle)
+        return payload
 
     def _check_transient(self, response) -> None:
         if response.status_code == 429:
